@@ -1,0 +1,1 @@
+"""Config, registry, seeding, devices, errors and run records: the layer everything stands on."""

