@@ -42,7 +42,8 @@ class Config:
                 if _matches(f.name, _POSITIVE_FLOATS) and isinstance(v, (int, float)) and v <= 0:
                     raise BadInput(f"--set {f.name}: learning rate must be > 0, got {v}; e.g. --set {f.name}=0.01")
                 if _matches(f.name, _POSITIVE_INTS) and isinstance(v, int) and v < 1:
-                    raise BadInput(f"--set {f.name}: must be an integer >= 1, got {v}")
+                    example = f.default if isinstance(f.default, int) and f.default >= 1 else 1
+                    raise BadInput(f"--set {f.name}: must be an integer >= 1, got {v}; e.g. --set {f.name}={example}")
 
 
 def _matches(name: str, keys: tuple[str, ...]) -> bool:
@@ -130,7 +131,8 @@ def make_config(cls: type[Config], profile: str = "quick", overrides: list[str] 
     values: dict[str, Any] = dict(cls.profiles.get(profile, {}))
     for item in overrides:
         if "=" not in item:
-            raise BadInput(f"--set {item!r}: write field=value, e.g. --set seed=1")
+            name = item.strip() if item.strip() in fields else min(fields, default="field")
+            raise BadInput(f"--set {item!r}: write field=value, e.g. --set {name}={_default_text(cls, name)}")
         name, text = item.split("=", 1)
         name = name.strip()
         if name not in fields:
@@ -140,6 +142,14 @@ def make_config(cls: type[Config], profile: str = "quick", overrides: list[str] 
     config = cls(**values)
     config.validate()
     return config
+
+
+def _default_text(cls: type[Config], name: str) -> str:
+    """The quick-profile default of field `name` as --set would spell it ('...' when there is none)."""
+    f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+    if f is None or f.default is dataclasses.MISSING:
+        return "..."
+    return ",".join(map(str, f.default)) if isinstance(f.default, (tuple, list)) else str(f.default)
 
 
 def config_dict(config: Config) -> dict[str, Any]:

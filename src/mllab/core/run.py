@@ -12,6 +12,7 @@ input leaves nothing behind and a reader never sees half a record.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -165,6 +166,7 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
         raise BadInput(f"--data-dir: {data_dir} is not a folder; give the folder that holds the dataset files")
     out = Path(out) if out is not None else default_out_dir(experiment.name)
     _check_writable(out)
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again on bad input
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     run = Run(staging, config, profile, seed, torch_device, Path(data_dir) if data_dir else None, echo)
@@ -175,9 +177,12 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
         seed_everything(seed)
         run.log(f"run {experiment.name} profile={profile} seed={seed} device={torch_device}")
         experiment.func(run, config)
-    except BadInput:
+    except (BadInput, KeyboardInterrupt):  # nothing half-written stays on disk
         run.close()
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first; a folder someone else filled meanwhile stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     except Exception as exc:  # an error inside the run is a result: verdict "error"
         error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from mllab.core.errors import BadInput
 
@@ -92,14 +91,20 @@ def make_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int, *, see
                  val_fraction: float = 0.15, test_fraction: float = 0.15, device: torch.device | str = "cpu",
                  n_test_fixed: int | None = None) -> Dataset:
     """Check arrays, split stratified with `seed` (or keep the last `n_test_fixed` as the test set)."""
+    from sklearn.model_selection import train_test_split  # imported here: sklearn adds ~1 s to every start-up
+
     check_arrays(x, y, n_classes, name)
     index = np.arange(len(y))
-    if n_test_fixed is not None:
-        rest, test = index[:-n_test_fixed], index[-n_test_fixed:]
-    else:
-        rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=y)
-    val_share = val_fraction / (1 - (test_fraction if n_test_fixed is None else 0))
-    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=y[rest])
+    try:
+        if n_test_fixed is not None:
+            rest, test = index[:-n_test_fixed], index[-n_test_fixed:]
+        else:
+            rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=y)
+        val_share = val_fraction / (1 - (test_fraction if n_test_fixed is None else 0))
+        train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=y[rest])
+    except ValueError as exc:  # too few samples of a class for a stratified split
+        raise BadInput(f"dataset {name}: cannot split {len(y)} samples into stratified train/val/test ({exc}); "
+                       "give more samples of each class") from None
 
     def split(idx: np.ndarray) -> Split:
         return Split(torch.as_tensor(x[idx], dtype=torch.float32, device=device),

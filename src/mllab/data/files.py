@@ -6,6 +6,7 @@ Every problem (missing file, wrong magic number, truncated data) is a `BadInput`
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise BadInput(f"--data-dir: cannot read {path} ({exc}); replace the file with an intact copy") from None
 
 
@@ -64,7 +65,13 @@ def read_mnist_folder(folder: str | Path) -> dict[str, np.ndarray]:
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise BadInput(f"--data-dir: {split} images {images.shape} and labels {labels.shape} do not match; "
                            "check that the MNIST files belong together")
+        _check_labels(labels, _find(folder, MNIST_FILES[f"{split}_labels"]))
     return arrays
+
+
+def _check_labels(labels: np.ndarray, path: Path) -> None:
+    if len(labels) and labels.max() > 9:
+        raise BadInput(f"--data-dir: {path} holds label {labels.max()}, expected 0..9; the file is corrupt, replace it")
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +82,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise BadInput(f"--data-dir: {path} has {len(data)} bytes, not a multiple of {CIFAR_RECORD}; "
                        "the file is truncated or corrupt, replace it")
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+    _check_labels(records[:, 0], path)
     return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].copy()
 
 
@@ -87,9 +95,5 @@ def read_cifar10_folder(folder: str | Path) -> dict[str, np.ndarray]:
     train_paths = [folder / name for name in CIFAR_TRAIN if (folder / name).is_file()] or [folder / CIFAR_TRAIN[0]]
     train = [_read_cifar_batch(p) for p in train_paths]
     test_images, test_labels = _read_cifar_batch(folder / CIFAR_TEST)
-    labels = np.concatenate([t[1] for t in train])
-    for name, ys in (("training", labels), ("test", test_labels)):
-        if ys.max() > 9:
-            raise BadInput(f"--data-dir: CIFAR-10 {name} labels go up to {ys.max()}, expected 0..9; the file is corrupt")
-    return {"train_images": np.concatenate([t[0] for t in train]), "train_labels": labels,
+    return {"train_images": np.concatenate([t[0] for t in train]), "train_labels": np.concatenate([t[1] for t in train]),
             "test_images": test_images, "test_labels": test_labels}

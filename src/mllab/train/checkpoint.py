@@ -35,7 +35,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         first = str(exc).strip().splitlines()[0][:160]
         raise BadInput(f"checkpoint: refusing {path}: it holds more than tensors and plain data ({first}); "
                        "load only checkpoints written by mllab") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load raises many kinds (RuntimeError, EOFError, IndexError, ...) on bad bytes
         raise BadInput(f"checkpoint: {path} is corrupt or truncated ({str(exc)[:120]}); "
                        "delete it or resume from an older one") from None
 

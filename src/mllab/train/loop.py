@@ -108,10 +108,9 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)) \
         if amp else contextlib.nullcontext
-    state = FitState()
-    best_weights = None
+    state, best_weights, epoch_rng = FitState(), None, None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        state, best_weights = _restore(checkpoint_path, model, optimizer, scheduler, scaler)
+        state, best_weights, epoch_rng = _restore(checkpoint_path, model, optimizer, scheduler, scaler)
 
     def save() -> None:
         if checkpoint_path is not None and (world == 1 or dist.get_rank() == 0):
@@ -119,36 +118,39 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
                 "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
-                "rng": rng_state(), "state": state.to_dict(), "best_model": best_weights})
+                "rng": rng_state(), "epoch_rng": epoch_rng, "state": state.to_dict(), "best_model": best_weights})
 
     stop = _SignalFlag(enabled=checkpoint_path is not None)
     total_steps = epochs * math.ceil(len(loader) / accum_steps)
     bar = _progress(progress, total_steps, state.global_step)
     optimizer.zero_grad(set_to_none=True)
+    ddp = isinstance(model, DistributedDataParallel)  # hoisted: an ABC isinstance check costs µs per batch
     with stop:
         while state.epoch < epochs and not state.stopped_early:
             model.train()
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(state.epoch)
-            batches = _iterate(loader, state.batch_in_epoch)
+            if state.batch_in_epoch == 0:  # a DataLoader draws its shuffle from the RNG as the epoch starts
+                epoch_rng = torch.get_rng_state()
+            batches = _iterate(loader, state.batch_in_epoch, epoch_rng)
             while group := list(islice(batches, accum_steps)):  # the last group may be short
-                n_group = _all_reduce_sum(sum(int(count_items(b)) for b in group), device, world)
+                counts = [int(count_items(b)) for b in group]
+                n_group = _all_reduce_sum(sum(counts), device, world)
                 losses = []
                 for i, batch in enumerate(group):
-                    sync = model.no_sync() if isinstance(model, DistributedDataParallel) and i < len(group) - 1 \
-                        else contextlib.nullcontext()
+                    sync = model.no_sync() if ddp and i < len(group) - 1 else contextlib.nullcontext()
                     with sync:
                         with autocast():
                             loss_sum, n_items = loss_fn(model, batch)
-                        if int(n_items) != int(count_items(batch)):
+                        if int(n_items) != counts[i]:
                             raise BadInput(f"fit: loss_fn counted {int(n_items)} items but count_items gave "
-                                           f"{int(count_items(batch))}; pass count_items= that matches your loss")
+                                           f"{counts[i]}; pass count_items= that matches your loss")
                         scaled = loss_sum / (n_group / world)  # ∇ = Σ∇ℓ / N_group (DDP then averages ranks)
                         (scaler.scale(scaled) if scaler else scaled).backward()
                     losses.append(loss_sum.detach().float())
-                group_loss = torch.stack(losses).sum()
-                if not torch.isfinite(group_loss):
-                    bad = next(i for i, v in enumerate(losses) if not torch.isfinite(v))
+                group_loss = float(losses[0] if len(losses) == 1 else torch.stack(losses).sum())  # one host sync
+                if not math.isfinite(group_loss):
+                    bad = next((i for i, v in enumerate(losses) if not math.isfinite(float(v))), len(losses) - 1)
                     raise TrainingError(f"non-finite loss at step {state.global_step}, epoch {state.epoch}, "
                                         f"batch {state.batch_in_epoch + bad} of the epoch; lower the learning rate "
                                         "or check the data for NaN")
@@ -166,7 +168,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
                 optimizer.zero_grad(set_to_none=True)
                 state.global_step += 1
                 state.batch_in_epoch += len(group)
-                state.epoch_loss_sum += float(group_loss)
+                state.epoch_loss_sum += group_loss
                 state.epoch_items += n_group / world
                 bar.update(1)
                 for cb in callbacks:
@@ -224,7 +226,7 @@ def _end_epoch(state: FitState, model: torch.nn.Module, optimizer: torch.optim.O
 
 
 def _restore(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-             scaler: Any) -> tuple[FitState, Any]:
+             scaler: Any) -> tuple[FitState, Any, torch.Tensor | None]:
     ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
     _unwrap(model).load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
@@ -233,18 +235,30 @@ def _restore(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Op
     if scaler is not None and ckpt["scaler"] is not None:
         scaler.load_state_dict(ckpt["scaler"])
     set_rng_state(ckpt["rng"])
-    return FitState.from_dict(ckpt["state"]), ckpt["best_model"]
+    return FitState.from_dict(ckpt["state"]), ckpt["best_model"], ckpt.get("epoch_rng")
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def _iterate(loader: Any, start: int) -> Iterator[Any]:
-    """The epoch's batches from batch `start` on (resume); TensorLoader skips without loading."""
+def _iterate(loader: Any, start: int, epoch_rng: torch.Tensor | None) -> Iterator[Any]:
+    """The epoch's batches from batch `start` on (resume); TensorLoader skips without loading.
+
+    Another loader (DataLoader) is replayed from the RNG state of the epoch's start, so that its shuffle
+    order is the uninterrupted run's; the skipped batches are loaded and dropped.
+    """
     if hasattr(loader, "batches"):
         return loader.batches(start)
-    return islice(iter(loader), start, None)
+    if start == 0 or epoch_rng is None:
+        return islice(iter(loader), start, None)
+    now = torch.get_rng_state()
+    torch.set_rng_state(epoch_rng)
+    batches = iter(loader)
+    for _ in islice(batches, start):  # draws the sampler's seed as the uninterrupted run did
+        pass
+    torch.set_rng_state(now)
+    return batches
 
 
 def _all_reduce_sum(n: int, device: torch.device, world: int) -> float:
