@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
@@ -108,42 +108,60 @@ def _print_result(result: dict) -> None:
 
 
 def _is_current(record: dict, e, args: argparse.Namespace) -> bool:
-    config = config_dict(make_config(e.config_cls, args.profile))
+    config = json.loads(json.dumps(config_dict(make_config(e.config_cls, args.profile))))  # tuples -> lists, as on disk
     return (record.get("verdict") != "error" and record.get("profile") == args.profile
             and record.get("seed") == args.seed and record.get("config") == config
             and record.get("code_version") == code_version(e))
 
 
-def cmd_tour(args: argparse.Namespace) -> int:
+def _run_tour(experiments: list, args: argparse.Namespace, runs_dir: Path) -> list[tuple[str, str, float, str]]:
+    """Run (or keep) each experiment under a progress bar; one (name, verdict, seconds, note) row each."""
     from tqdm import tqdm
+
+    rows = []
+    bar = tqdm(experiments, desc="tour", unit="exp", file=sys.stderr, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+    try:
+        for e in bar:
+            bar.set_postfix_str(e.name)
+            found = latest_record(runs_dir, e.name)
+            if found and not args.force and _is_current(found[1], e, args):
+                rows.append((e.name, found[1]["verdict"], found[1]["seconds"], "kept: record is current"))
+            else:
+                result, _ = execute(e, profile=args.profile, seed=args.seed, out=default_out_dir(e.name, runs_dir),
+                                    device=args.device, data_dir=args.data_dir)
+                note = f"{result['error']['type']}: {result['error']['message']}"[:70] if result["error"] else ""
+                rows.append((e.name, result["verdict"], result["seconds"], note))
+            bar.write(f"{rows[-1][1]:>7}  {rows[-1][2]:6.1f}s  {e.name}", file=sys.stderr)
+    except KeyboardInterrupt:
+        bar.close()
+        print("tour interrupted; finished records are kept: rerun the same command to go on", file=sys.stderr)
+        raise
+    bar.close()
+    return rows
+
+
+def _print_verdicts(rows: list[tuple[str, str, float, str]], seconds: float) -> dict[str, int]:
+    width = max([len(r[0]) for r in rows] + [len("experiment")])
+    print(f"\n{'experiment':<{width}}  verdict  seconds  note")
+    for name, verdict, run_seconds, note in rows:
+        print(f"{name:<{width}}  {verdict:<7}  {run_seconds:7.1f}  {note}")
+    counts = {v: sum(r[1] == v for r in rows) for v in ("holds", "fails", "error")}
+    print(f"\n{len(rows)} experiments in {seconds:.0f}s: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    return counts
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    from mllab.report import build_report, check_out_dir
 
     experiments = all_experiments(args.only)
     runs_dir = args.out / "runs"
-    rows: list[tuple[str, str, float, str]] = []
+    check_out_dir(args.out / "report", runs_dir)  # before the runs: a bad --out fails in a second, not an hour
     start = time.perf_counter()
-    bar = tqdm(experiments, desc="tour", unit="exp", file=sys.stderr, dynamic_ncols=True)
-    for e in bar:
-        bar.set_postfix_str(e.name)
-        found = latest_record(runs_dir, e.name)
-        if found and not args.force and _is_current(found[1], e, args):
-            rows.append((e.name, found[1]["verdict"], found[1]["seconds"], "current record kept"))
-            continue
-        result, _ = execute(e, profile=args.profile, seed=args.seed, out=default_out_dir(e.name, runs_dir),
-                            device=args.device,
-                            data_dir=args.data_dir)
-        note = result["error"]["message"][:60] if result["error"] else ""
-        rows.append((e.name, result["verdict"], result["seconds"], note))
-    bar.close()
-    width = max((len(r[0]) for r in rows), default=10)
-    print(f"\n{'experiment':<{width}}  verdict  seconds")
-    for name, verdict, seconds, note in rows:
-        print(f"{name:<{width}}  {verdict:<7}  {seconds:7.1f}  {note}")
-    counts = {v: sum(r[1] == v for r in rows) for v in ("holds", "fails", "error")}
-    print(f"\n{len(rows)} experiments in {time.perf_counter() - start:.0f}s: "
-          + ", ".join(f"{n} {v}" for v, n in counts.items()))
-    if importlib.util.find_spec("mllab.report") and hasattr(importlib.import_module("mllab.report"), "build_report"):
-        index = importlib.import_module("mllab.report").build_report(runs_dir, args.out / "report")
-        print(f"report: {Path(index).resolve()}")
+    rows = _run_tour(experiments, args, runs_dir)
+    counts = _print_verdicts(rows, time.perf_counter() - start)
+    index = build_report(runs_dir, args.out / "report")
+    print(f"report: {Path(index).resolve()}")
     return EXIT_ERROR if counts["error"] else EXIT_OK
 
 
