@@ -1,0 +1,1 @@
+"""Section "training": accumulation, regularisation, function approximation, depth vs optimisation."""
