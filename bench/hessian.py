@@ -116,7 +116,7 @@ def main() -> None:
     print(f"model: MLP {in_features}-{'-'.join([str(args.width)] * args.depth)}-10, P = {n_params}; data: {args.dataset} train "
           f"({len(data.train)} samples, one batch); torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"median of {args.repeats}")
-    print(f"| method | seconds | λ_max | relative error | Hessian-vector products |\n|---|---|---|---|---|")
+    print("| method | seconds | λ_max | relative error | Hessian-vector products |\n|---|---|---|---|---|")
     for name, seconds, value, note in rows:
         print(f"| {name} | {seconds:.3f} | {value:.6f} | {abs(value - reference) / abs(reference):.1e} | {note} |")
     ours = {name: s for name, s, v, _ in rows if name.startswith("mllab")}

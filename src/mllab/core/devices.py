@@ -1,5 +1,8 @@
 """Device choice: `auto | cpu | cuda | cuda:N | mps`."""
 
+import contextlib
+from typing import Iterator
+
 import torch
 
 from mllab.core.errors import BadInput
@@ -24,3 +27,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise BadInput(f"--device: unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with `n` intra-op torch threads, then restore the previous count.
+
+    Models of a few thousand weights gain nothing from a second thread and lose much to the
+    synchronisation when the cores are shared; experiments on such models run with n=1.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

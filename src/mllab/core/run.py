@@ -32,7 +32,7 @@ import torch
 
 import mllab
 from mllab.core.config import Config, config_dict, make_config
-from mllab.core.devices import resolve_device
+from mllab.core.devices import resolve_device, torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.io import atomic_path, write_json
 from mllab.core.registry import Experiment
@@ -176,7 +176,8 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
     try:
         seed_everything(seed)
         run.log(f"run {experiment.name} profile={profile} seed={seed} device={torch_device}")
-        experiment.func(run, config)
+        with torch_threads(torch.get_num_threads()):  # an experiment's thread setting ends with it
+            experiment.func(run, config)
     except (BadInput, KeyboardInterrupt):  # nothing half-written stays on disk
         run.close()
         shutil.rmtree(staging, ignore_errors=True)

@@ -91,7 +91,9 @@ def make_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int, *, see
                  val_fraction: float = 0.15, test_fraction: float = 0.15, device: torch.device | str = "cpu",
                  n_test_fixed: int | None = None) -> Dataset:
     """Check arrays, split stratified with `seed` (or keep the last `n_test_fixed` as the test set)."""
-    from sklearn.model_selection import train_test_split  # imported here: sklearn adds ~1 s to every start-up
+    from sklearn.model_selection import (
+        train_test_split,  # imported here: sklearn adds ~1 s to every start-up
+    )
 
     check_arrays(x, y, n_classes, name)
     index = np.arange(len(y))

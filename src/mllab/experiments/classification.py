@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import matplotlib
 
@@ -16,24 +15,21 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mllab.core.config import Config  # noqa: E402
+from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput, TrainingError  # noqa: E402
 from mllab.core.registry import experiment  # noqa: E402
 from mllab.core.run import Run  # noqa: E402
 from mllab.data import TensorLoader, load_dataset, make_dataset  # noqa: E402
-from mllab.metrics import confusion, plot_confusion, plot_pr, plot_roc, precision_recall, roc  # noqa: E402
+from mllab.metrics import (  # noqa: E402
+    confusion,
+    plot_confusion,
+    plot_pr,
+    plot_roc,
+    precision_recall,
+    roc,
+)
 from mllab.models import MLP  # noqa: E402
 from mllab.train import fit  # noqa: E402
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from intra-op threads and lose ~10x on a shared CPU; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def softmax_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
@@ -167,7 +163,7 @@ def _train_digits(kind: str, lr: float, seed: int, data, cfg: CeVsMseConfig, run
                   "with cross-entropy and stalls or is slower with MSE.")
 def ce_vs_mse(run: Run, cfg: CeVsMseConfig) -> None:
     """(a) loss surfaces of a two-parameter softmax classifier; (b) an MLP on digits from a confidently wrong start."""
-    with one_thread():
+    with torch_threads(1):
         _surfaces(run, cfg)
         _wrong_start_training(run, cfg)
 
@@ -327,7 +323,7 @@ def class_imbalance(run: Run, cfg: ClassImbalanceConfig) -> None:
     x, y = mnist_data()
     x = x / 255.0
     variants = {"unweighted": [], "pos_weight": [], "balanced": []}
-    with one_thread():
+    with torch_threads(1):
         for s in range(cfg.seeds):
             seed = run.seed * 1000 + s
             data = binary_task(x, y, cfg.positive_digit, cfg.imbalance, seed, run.device)

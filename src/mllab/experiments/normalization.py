@@ -3,10 +3,9 @@ evaluation, micro-batches) against layer and group norm."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator
+from typing import Callable, ClassVar
 
 import matplotlib
 
@@ -18,23 +17,14 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mllab.core.config import Config  # noqa: E402
+from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput, TrainingError  # noqa: E402
 from mllab.core.registry import experiment  # noqa: E402
 from mllab.core.run import Run  # noqa: E402
 from mllab.data import Split, TensorLoader, load_dataset  # noqa: E402
 from mllab.layers import BatchNorm1d  # noqa: E402
 from mllab.train import fit  # noqa: E402
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from intra-op threads and lose ~10x on a shared CPU; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from mllab.train.losses import cross_entropy_sum
 
 
 class _Reached(Exception):
@@ -144,7 +134,7 @@ def feature_normalization(run: Run, cfg: FeatureNormalizationConfig) -> None:
     y = data.train.y
     run.metric("feature_std_range", [float(std.min()), float(std.max())])
     results = {}
-    with one_thread():
+    with torch_threads(1):
         for name, x in inputs.items():
             eigenvalues = torch.linalg.eigvalsh(loss_hessian(x, y))  # ascending
             condition = float(eigenvalues[-1] / eigenvalues[0])  # κ = λ_max / λ_min
@@ -273,9 +263,6 @@ class BatchNormConfig(Config):
             raise BadInput(f"--set train_samples: need at least 120, got {self.train_samples}")
 
 
-def cross_entropy_sum(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    x, y = batch
-    return F.cross_entropy(model(x), y, reduction="sum"), len(y)
 
 
 @torch.no_grad()
@@ -365,7 +352,7 @@ def batch_norm(run: Run, cfg: BatchNormConfig) -> None:
     """A deep ReLU MLP on the mnist5k sample, with our BatchNorm1d, PyTorch's LayerNorm and GroupNorm."""
     data = load_dataset("mnist5k", seed=run.seed, device=run.device)
     data.train = Split(data.train.x[:cfg.train_samples], data.train.y[:cfg.train_samples])  # stratified split, shuffled
-    with one_thread():
+    with torch_threads(1):
         speed = _speed(run, cfg, data)
         torch.manual_seed(run.seed)
         probe = DeepNet(data.train.x.shape[1], 10, cfg.width, cfg.depth, "batch").to(run.device)

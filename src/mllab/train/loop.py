@@ -31,7 +31,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from mllab.core.errors import BadInput, Interrupted, TrainingError
-from mllab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mllab.train.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, int | torch.Tensor]]
 

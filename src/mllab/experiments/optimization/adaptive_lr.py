@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from mllab.core.config import Config
+from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.registry import experiment
 from mllab.core.run import Run
-from mllab.experiments.optimization.surfaces import single_thread, contour, descend, values_on
+from mllab.experiments.optimization.surfaces import contour, descend, values_on
 from mllab.train.optimizers import Adagrad, Adam, RMSProp, SGDMomentum
 from mllab.train.schedules import warmup_cosine
 
@@ -98,7 +99,7 @@ def _gd_outcome(path: np.ndarray, surface_values: np.ndarray, cfg: AdaptiveLRCon
                   "warm-up + decay Adam ends closer to the minimum with less oscillation.")
 def adaptive_lr(run: Run, cfg: AdaptiveLRConfig) -> None:
     """Gradient descent, Adagrad, RMSProp and Adam on L(w) = ½(a w1² + b w2²)."""
-    with single_thread():  # tiny tensors: one thread is fastest (see surfaces.single_thread)
+    with torch_threads(1):  # tiny tensors: one thread is fastest (see core.devices.torch_threads)
         curvatures = torch.tensor([cfg.curvature_flat, cfg.curvature_steep], dtype=torch.float64)
 
         def surface(w: torch.Tensor) -> torch.Tensor:  # L(w) = ½ Σ c_i w_i², w (2, ...)

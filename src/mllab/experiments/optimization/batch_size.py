@@ -21,15 +21,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from mllab.analysis import epsilon_sharpness, filter_normalized_direction, loss_slice, plot_slice_1d, top_eigenvalue
+from mllab.analysis import (
+    epsilon_sharpness,
+    filter_normalized_direction,
+    loss_slice,
+    plot_slice_1d,
+    top_eigenvalue,
+)
 from mllab.core.config import Config
+from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.registry import experiment
 from mllab.core.run import Run
 from mllab.data import TensorLoader, load_dataset
 from mllab.models import MLP
-from mllab.experiments.optimization.surfaces import single_thread
 from mllab.train import fit
+from mllab.train.losses import cross_entropy_sum
 from mllab.train.optimizers import SGDMomentum
 
 
@@ -82,9 +89,6 @@ class BatchSizeConfig(Config):
             raise BadInput(f"--set stop_ratio: must lie in (0, 1], got {self.stop_ratio}")
 
 
-def cross_entropy(model: nn.Module, batch) -> tuple[torch.Tensor, int]:
-    x, y = batch
-    return nn.functional.cross_entropy(model(x), y, reduction="sum"), len(y)
 
 
 class EpochTimer:
@@ -123,7 +127,7 @@ def batch_size(run: Run, cfg: BatchSizeConfig) -> None:
     end_models = {}
     for b in sizes:
         for seed in range(cfg.seeds):
-            with single_thread():  # the timing sweep below measures parallelism; these runs need none
+            with torch_threads(1):  # the timing sweep below measures parallelism; these runs need none
                 result, model = _train(run, cfg, data, b, run.seed * 100 + seed)
             results[b].append(result)
             run.log_metrics(batch_size=b, seed=seed, **result)
@@ -176,7 +180,7 @@ def _train(run: Run, cfg: BatchSizeConfig, data, b: int, seed: int) -> tuple[dic
     model = MLP(64, 10, width=cfg.width, depth=1).to(run.device)
     loader = TensorLoader((data.train.x, data.train.y), b, seed=seed)
     timer = EpochTimer()
-    fit(model, cross_entropy, loader, SGDMomentum(model.parameters(), lr=cfg.lr, momentum=cfg.momentum),
+    fit(model, cross_entropy_sum, loader, SGDMomentum(model.parameters(), lr=cfg.lr, momentum=cfg.momentum),
         epochs=cfg.epochs, callbacks=[timer])
     model.eval()
     train = [(data.train.x, data.train.y)]
@@ -187,9 +191,9 @@ def _train(run: Run, cfg: BatchSizeConfig, data, b: int, seed: int) -> tuple[dic
         "updates": cfg.epochs * len(loader),
         "train_accuracy": accuracy(model, data.train.x, data.train.y),
         "test_accuracy": accuracy(model, data.test.x, data.test.y),
-        "train_loss": float(cross_entropy(model, train[0])[0].detach()) / len(data.train),
-        "top_eigenvalue": top_eigenvalue(model, cross_entropy, train, tol=1e-3, max_iter=40, seed=seed),
-        "epsilon_sharpness": epsilon_sharpness(model, cross_entropy, train, 1e-3, steps=10, seed=seed),
+        "train_loss": float(cross_entropy_sum(model, train[0])[0].detach()) / len(data.train),
+        "top_eigenvalue": top_eigenvalue(model, cross_entropy_sum, train, tol=1e-3, max_iter=40, seed=seed),
+        "epsilon_sharpness": epsilon_sharpness(model, cross_entropy_sum, train, 1e-3, steps=10, seed=seed),
     }, model
 
 
@@ -205,7 +209,7 @@ def _timing_sweep(run: Run, cfg: BatchSizeConfig) -> dict[int, dict[str, float]]
     for b in cfg.timing_batch_sizes:
         model = MLP(64, 10, width=cfg.width, depth=1).to(run.device)
         timer = EpochTimer()
-        fit(model, cross_entropy, TensorLoader((x[:b], y[:b]), b, shuffle=False),
+        fit(model, cross_entropy_sum, TensorLoader((x[:b], y[:b]), b, shuffle=False),
             SGDMomentum(model.parameters(), lr=cfg.lr, momentum=cfg.momentum), epochs=cfg.timing_updates,
             callbacks=[timer])
         update = float(np.median(timer.update_seconds[1:]))  # the first update warms up
@@ -247,7 +251,7 @@ def _figures(run, cfg, data, sizes, results, mean, sweep, stop, end_models) -> N
     for b in (sizes[0], sizes[-1]):
         model = end_models[b]
         direction = filter_normalized_direction(model, torch.Generator().manual_seed(run.seed))
-        plot_slice_1d(ax, alphas, loss_slice(model, cross_entropy, train, [direction], [alphas]), label=f"B={b}")
+        plot_slice_1d(ax, alphas, loss_slice(model, cross_entropy_sum, train, [direction], [alphas]), label=f"B={b}")
     ax.set_title("training loss along a filter-normalised direction")
     ax.legend()
     run.figure("loss_slices", fig)

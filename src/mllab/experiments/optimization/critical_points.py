@@ -26,13 +26,19 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from mllab.analysis import HessianOperator, classify, critical_point_report, mean_loss, minimum_ratio
+from mllab.analysis import (
+    HessianOperator,
+    classify,
+    critical_point_report,
+    mean_loss,
+    minimum_ratio,
+)
 from mllab.core.config import Config
+from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.registry import experiment
 from mllab.core.run import Run
 from mllab.data import TensorLoader
-from mllab.experiments.optimization.surfaces import single_thread
 from mllab.train import fit
 from mllab.train.optimizers import Adam
 
@@ -137,7 +143,7 @@ def to_critical_point(model: nn.Module, batches, steps: int, gradient_tolerance:
                   "from every saddle a step along the negative-curvature eigenvector lowers the loss.")
 def critical_points(run: Run, cfg: CriticalPointsConfig) -> None:
     """Exact Hessians at the critical points of a two-weight network and of small tanh networks."""
-    with single_thread():  # tiny tensors: one thread is fastest (see surfaces.single_thread)
+    with torch_threads(1):  # tiny tensors: one thread is fastest (see core.devices.torch_threads)
         # (a) the two-weight network
         x = torch.tensor([1.0, 0.5, -2.0], dtype=torch.float64)
         y = torch.tensor([1.0, 0.8, -1.5], dtype=torch.float64)

@@ -17,17 +17,24 @@ from typing import ClassVar
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torch import nn
 
 from mllab.analysis import critical_point_report
 from mllab.core.config import Config
+from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.registry import experiment
 from mllab.core.run import Run
 from mllab.data import TensorLoader, load_dataset
-from mllab.experiments.optimization.surfaces import single_thread, Point, contour, descend, surface_loss, values_on
+from mllab.experiments.optimization.surfaces import (
+    Point,
+    contour,
+    descend,
+    surface_loss,
+    values_on,
+)
 from mllab.models import MLP
 from mllab.train import fit
+from mllab.train.losses import cross_entropy_sum
 from mllab.train.optimizers import SGDMomentum
 
 
@@ -97,7 +104,7 @@ def critical_xs(lo: float = -1.0, hi: float = 6.0) -> list[float]:
                   "a local minimum and a saddle (whose trajectory passes the saddle) and on a real network.")
 def momentum(run: Run, cfg: MomentumConfig) -> None:
     """Heavy-ball momentum against plain gradient descent, same η, same steps."""
-    with single_thread():  # tiny tensors: one thread is fastest (see surfaces.single_thread)
+    with torch_threads(1):  # tiny tensors: one thread is fastest (see core.devices.torch_threads)
         # 2-D surface: stepped by hand (no data, we record every point of the trajectory)
         points = critical_xs()
         reports = [critical_point_report(Point(surface, (x, 0.0)), surface_loss, [None], tolerance=1e-8) for x in points]
@@ -140,9 +147,7 @@ def _train_network(run: Run, cfg: MomentumConfig, data, lam: float, seed: int) -
     loader = TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=seed)
     optimizer = SGDMomentum(model.parameters(), lr=cfg.network_lr, momentum=lam)
 
-    def loss_fn(m, batch):
-        x, y = batch
-        return nn.functional.cross_entropy(m(x), y, reduction="sum"), len(y)
+    loss_fn = cross_entropy_sum
 
     state = fit(model, loss_fn, loader, optimizer, epochs=cfg.network_epochs)
     for record in state.history:

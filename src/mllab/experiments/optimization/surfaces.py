@@ -6,8 +6,7 @@ batches, only a function of two numbers, and we record the trajectory w^0, w^1, 
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -74,13 +73,3 @@ def contour(ax: Any, surface: Surface, xlim: tuple[float, float], ylim: tuple[fl
     ax.set_ylabel("w2")
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run with one torch thread, restoring the previous count: for tensors of a few dozen numbers,
-    intra-op threads only add synchronisation (and stall badly when the cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -26,14 +26,19 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from mllab.core.config import Config
+from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.registry import experiment
 from mllab.core.run import Run
 from mllab.data import TensorLoader, load_dataset
-from mllab.experiments.training.memory_probe import collect_memory_probes, start_memory_probes
+from mllab.experiments.training.memory_probe import (
+    collect_memory_probes,
+    start_memory_probes,
+)
 from mllab.models.mlp import MLP
 from mllab.train import fit
 from mllab.train.distributed import launch
+from mllab.train.losses import cross_entropy_sum
 
 CASES = ("equal", "unequal", "short final group")
 GRADIENT_TOLERANCE = 1e-6  # max relative gradient difference that counts as "the same gradient" (float64)
@@ -106,10 +111,6 @@ class AccumulationConfig(Config):
                 "ddp": 4 * self.ddp_micro_batch * self.ddp_steps}
 
 
-def cross_entropy_sum(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """fit's loss contract: (Σ_i ℓ_i over the micro-batch, item count)."""
-    x, y = batch  # (B, 64), (B,)
-    return F.cross_entropy(model(x), y, reduction="sum"), len(y)
 
 
 def make_model(seed: int, width: int, depth: int, dtype: torch.dtype, norm: str | None = None) -> MLP:
@@ -214,12 +215,8 @@ def ddp_difference(x: torch.Tensor, y: torch.Tensor, cfg: AccumulationConfig, se
                   "and lowers peak memory.")
 def grad_accumulation(run: Run, cfg: AccumulationConfig) -> None:
     """fit with k micro-batches vs one big batch (digits MLP), the naive recipe, peak RSS, BatchNorm, DDP."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batches of 5..64 rows: a second thread only adds synchronisation
-    try:
+    with torch_threads(1):  # batches of 5..64 rows: a second thread only adds synchronisation
         measure(run, cfg)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def measure(run: Run, cfg: AccumulationConfig) -> None:

@@ -17,6 +17,7 @@ from mllab.core.run import Run
 from mllab.data import Dataset, TensorLoader, load_dataset
 from mllab.models import MLP
 from mllab.train import fit
+from mllab.train.losses import cross_entropy_sum
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 KINDS = ("plain", "residual")
@@ -72,9 +73,7 @@ def train_one(data: Dataset, depth: int, residual: bool, cfg: DepthConfig, seed:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loader = TensorLoader([data.train.x, data.train.y], cfg.batch_size, seed=seed)
 
-    def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        x, y = batch
-        return F.cross_entropy(model(x), y, reduction="sum"), len(y)  # Σ −log p(y|x)
+    loss_fn = cross_entropy_sum  # Σ −log p(y|x)
 
     def evaluate(model: nn.Module) -> dict[str, float]:
         return {"train_eval_loss": float(F.cross_entropy(model(data.train.x), data.train.y))}

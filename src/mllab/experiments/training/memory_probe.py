@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from mllab.models.mlp import MLP
 from mllab.train import fit
+from mllab.train.losses import cross_entropy_sum
 
 
 def resident_mb() -> tuple[float, float]:
@@ -32,9 +32,6 @@ def resident_mb() -> tuple[float, float]:
     return peak, peak
 
 
-def cross_entropy_sum(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    x, y = batch  # (B, 64), (B,)
-    return F.cross_entropy(model(x), y, reduction="sum"), len(y)
 
 
 def memory_probe(accum_steps: int, batch: int, width: int, depth: int, seed: int) -> dict[str, float]:

@@ -17,6 +17,7 @@ from mllab.core.run import Run
 from mllab.data import Dataset, TensorLoader, load_dataset
 from mllab.models import MLP
 from mllab.train import EarlyStopping, fit
+from mllab.train.losses import cross_entropy_sum
 
 DATASET_CHOICES = ("digits", "mnist5k", "mnist", "cifar10")
 REMEDIES = ("early stopping", "weight decay", "dropout", "smaller model")
@@ -103,9 +104,7 @@ def train_one(remedy: str | None, data: Dataset, subset: torch.Tensor, cfg: Over
     loader = TensorLoader([x_train, y_train], cfg.batch_size, seed=seed)
     outcome = Outcome()
 
-    def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        x, y = batch
-        return F.cross_entropy(model(x), y, reduction="sum"), len(y)  # Σ −log p(y|x)
+    loss_fn = cross_entropy_sum  # Σ −log p(y|x)
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
         losses = {"train_eval_loss": mean_loss(model, x_train, y_train),
