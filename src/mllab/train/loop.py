@@ -111,8 +111,9 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
     device = next(model.parameters()).device
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+    no_context = contextlib.nullcontext()  # reusable: one object instead of one per batch
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)) \
-        if amp else contextlib.nullcontext
+        if amp else (lambda: no_context)
     state, best_weights, epoch_rng = FitState(), None, None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         state, best_weights, epoch_rng = _restore(checkpoint_path, model, optimizer, scheduler, scaler)
@@ -129,6 +130,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
     total_steps = epochs * math.ceil(len(loader) / accum_steps)
     bar = _progress(progress, total_steps, state.global_step)
     optimizer.zero_grad(set_to_none=True)
+    seed = _BackwardSeed()
     ddp = isinstance(model, DistributedDataParallel)  # hoisted: an ABC isinstance check costs µs per batch
     with stop:
         while state.epoch < epochs and not state.stopped_early:
@@ -140,20 +142,20 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
             batches = _iterate(loader, state.batch_in_epoch, epoch_rng)
             while group := list(islice(batches, accum_steps)):  # the last group may be short
                 counts = [int(count_items(b)) for b in group]
-                n_group = _all_reduce_sum(sum(counts), device, world)
+                n_group = float(sum(counts)) if world == 1 else _all_reduce_sum(sum(counts), device)
                 losses = []
                 for i, batch in enumerate(group):
-                    sync = model.no_sync() if ddp and i < len(group) - 1 else contextlib.nullcontext()
+                    sync = model.no_sync() if ddp and i < len(group) - 1 else no_context
                     with sync:
                         with autocast():
                             loss_sum, n_items = loss_fn(model, batch)
                         if int(n_items) != counts[i]:
                             raise BadInput(f"fit: loss_fn counted {int(n_items)} items but count_items gave "
                                            f"{counts[i]}; pass count_items= that matches your loss")
-                        scaled = loss_sum / (n_group / world)  # ∇ = Σ∇ℓ / N_group (DDP then averages ranks)
-                        (scaler.scale(scaled) if scaler else scaled).backward()
-                    losses.append(loss_sum.detach().float())
-                group_loss = float(losses[0] if len(losses) == 1 else torch.stack(losses).sum())  # one host sync
+                        # ∇ = Σ∇ℓ / N_group (DDP then averages ranks): backward seeded with world / N_group
+                        (scaler.scale(loss_sum) if scaler else loss_sum).backward(seed(n_group / world, loss_sum))
+                    losses.append(loss_sum.detach())
+                group_loss = float(losses[0] if len(losses) == 1 else torch.stack(losses).float().sum())  # one sync
                 if not math.isfinite(group_loss):
                     bad = next((i for i, v in enumerate(losses) if not math.isfinite(float(v))), len(losses) - 1)
                     raise TrainingError(f"non-finite loss at step {state.global_step}, epoch {state.epoch}, "
@@ -266,9 +268,7 @@ def _iterate(loader: Any, start: int, epoch_rng: torch.Tensor | None) -> Iterato
     return batches
 
 
-def _all_reduce_sum(n: int, device: torch.device, world: int) -> float:
-    if world == 1:
-        return float(n)
+def _all_reduce_sum(n: int, device: torch.device) -> float:
     t = torch.tensor([float(n)], dtype=torch.float64, device=device if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t)
     return float(t.item())
@@ -280,6 +280,20 @@ def _progress(enabled: bool, total: int, initial: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc="fit", unit="step", leave=False, dynamic_ncols=True)
+
+
+class _BackwardSeed:
+    """The gradient 1/N to start backward from, made once per (N, dtype, device): the loss need not be
+    divided in the graph, and 1/N is rounded as the kernels of a mean-reduced loss round it."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, torch.Tensor] = {}
+
+    def __call__(self, n: float, loss: torch.Tensor) -> torch.Tensor:
+        key = (n, loss.dtype, loss.device)
+        if key not in self._cache:
+            self._cache[key] = torch.ones((), dtype=loss.dtype, device=loss.device) / n
+        return self._cache[key]
 
 
 class _NoBar:
