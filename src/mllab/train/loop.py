@@ -106,6 +106,8 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
         raise BadInput(f"accum_steps: must be >= 1, got {accum_steps}")
     if epochs < 1:
         raise BadInput(f"epochs: must be >= 1, got {epochs}")
+    if amp not in (None, "bf16", "fp16"):
+        raise BadInput(f"amp: unknown precision {amp!r}; use None, 'bf16' or 'fp16'")
     if early_stopping is not None and evaluate is None:
         raise BadInput("early_stopping: needs evaluate=... to measure the monitored metric")
     device = next(model.parameters()).device
