@@ -89,3 +89,11 @@ def test_pickle_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(BadInput, match="refusing"):
         load_checkpoint(path)
     assert not _RunsCode.target.exists()
+
+
+def test_save_removes_a_temporary_file_left_by_a_killed_writer(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    stale = tmp_path / ".ckpt.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    save_checkpoint(path, {"w": torch.zeros(2)})
+    assert not stale.exists() and path.is_file()

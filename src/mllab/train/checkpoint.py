@@ -20,6 +20,9 @@ from mllab.core.io import atomic_path
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """torch.save to `path.tmp`, fsync, rename: a crash leaves the previous file intact."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-save
+        stale.unlink(missing_ok=True)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
