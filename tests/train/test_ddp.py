@@ -30,9 +30,11 @@ def loss_fn(model, batch):
 
 def train(model: nn.Module, loader, accum_steps: int) -> dict[str, torch.Tensor]:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
-    fit(model, loss_fn, loader, optimizer, epochs=EPOCHS, accum_steps=accum_steps)
+    state = fit(model, loss_fn, loader, optimizer, epochs=EPOCHS, accum_steps=accum_steps)
     inner = model.module if isinstance(model, DistributedDataParallel) else model
-    return {k: v.detach().clone() for k, v in inner.state_dict().items()}
+    weights = {k: v.detach().clone() for k, v in inner.state_dict().items()}
+    weights["train_loss"] = torch.tensor([h["train_loss"] for h in state.history], dtype=torch.float64)
+    return weights  # the epochs' mean training loss rides along: it must be the global one on every rank
 
 
 def unequal_shards(rank: int) -> TensorLoader:
@@ -64,7 +66,7 @@ def test_two_rank_ddp_equals_one_process_with_the_combined_batch():
     # unequal shards: the step's batch is rank 0's group + rank 1's group (6 + 10 samples).
     steps = [list(range(0, 6)) + list(range(12, 22)), list(range(6, 12)) + list(range(22, 32))]
     single["unequal"] = train(make_model(), [(x[rows], y[rows]) for rows in steps], 1)
-    untrained = make_model().state_dict()
+    untrained = dict(make_model().state_dict(), train_loss=torch.zeros(EPOCHS, dtype=torch.float64))
     for name in ("k1", "k2", "unequal"):
         assert max_diff(ranks[0][name], ranks[1][name]) == 0.0, f"{name}: replicas diverged"
         assert max_diff(single[name], untrained) > 1e-2, f"{name}: training did not move the weights"

@@ -157,7 +157,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
                         # ∇ = Σ∇ℓ / N_group (DDP then averages ranks): backward seeded with world / N_group
                         (scaler.scale(loss_sum) if scaler else loss_sum).backward(seed(n_group / world, loss_sum))
                     losses.append(loss_sum.detach())
-                group_loss = float(losses[0] if len(losses) == 1 else torch.stack(losses).float().sum())  # one sync
+                group_loss = float(losses[0] if len(losses) == 1 else _total(losses))  # one host sync
                 if not math.isfinite(group_loss):
                     bad = next((i for i, v in enumerate(losses) if not math.isfinite(float(v))), len(losses) - 1)
                     raise TrainingError(f"non-finite loss at step {state.global_step}, epoch {state.epoch}, "
@@ -203,14 +203,17 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
 
 def _end_epoch(state: FitState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, evaluate: Any,
                early_stopping: EarlyStopping | None, best_weights: Any, callbacks: Sequence[Any], run: Any) -> Any:
-    record = {"epoch": state.epoch, "step": state.global_step,
-              "train_loss": state.epoch_loss_sum / max(state.epoch_items, 1),
-              "lr": optimizer.param_groups[0]["lr"]}
+    values = {"train_loss_sum": state.epoch_loss_sum, "train_items": state.epoch_items}
     if evaluate is not None:
         model.eval()
         with torch.no_grad():
-            record.update({k: float(v) for k, v in evaluate(model).items()})
+            values.update({k: float(v) for k, v in evaluate(model).items()})
         model.train()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        values = _all_reduce_mean(values, next(model.parameters()).device)  # every rank decides alike
+    record = {"epoch": state.epoch, "step": state.global_step,
+              "train_loss": values.pop("train_loss_sum") / max(values.pop("train_items"), 1),
+              "lr": optimizer.param_groups[0]["lr"], **values}
     state.history.append(record)
     if run is not None:
         run.log_metrics(**record)
@@ -274,6 +277,20 @@ def _all_reduce_sum(n: int, device: torch.device) -> float:
     t = torch.tensor([float(n)], dtype=torch.float64, device=device if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t)
     return float(t.item())
+
+
+def _total(losses: list[torch.Tensor]) -> torch.Tensor:
+    """Σ of the micro-batch losses, in at least float32 (an fp16/bf16 sum would round away small terms)."""
+    stacked = torch.stack(losses)
+    return (stacked.float() if stacked.dtype in (torch.float16, torch.bfloat16) else stacked).sum()
+
+
+def _all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
+    """The mean over ranks of each value (the same dict on every rank afterwards)."""
+    t = torch.tensor(list(values.values()), dtype=torch.float64,
+                     device=device if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t)
+    return dict(zip(values, (t / dist.get_world_size()).tolist()))
 
 
 def _progress(enabled: bool, total: int, initial: int) -> Any:
