@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import matplotlib
 
@@ -24,44 +24,14 @@ from mllab.core.run import Run  # noqa: E402
 from mllab.data import Split, TensorLoader, load_dataset  # noqa: E402
 from mllab.layers import BatchNorm1d  # noqa: E402
 from mllab.train import fit  # noqa: E402
+from mllab.train.callbacks import StepsToTarget
 from mllab.train.losses import cross_entropy_sum
-
-
-class _Reached(Exception):
-    """Raised by StepsToTarget to end `fit` once the target is met."""
-
-
-class StepsToTarget:
-    """fit callback: every `every` optimizer steps measure `measure(model)`; stop fit when it reaches `target`.
-
-    `below=True` means lower is better (a loss). `curve` keeps (step, value) pairs; `steps` the first hit.
-    """
-
-    def __init__(self, measure: Callable[[nn.Module], float], target: float, every: int = 1, below: bool = False):
-        self.measure, self.target, self.every, self.below = measure, target, every, below
-        self.curve: list[tuple[int, float]] = []
-        self.steps: int | None = None
-
-    def on_step_end(self, state, model: nn.Module) -> None:
-        if state.global_step % self.every:
-            return
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            value = float(self.measure(model))
-        model.train(was_training)
-        self.curve.append((state.global_step, value))
-        if (value <= self.target) if self.below else (value >= self.target):
-            self.steps = state.global_step
-            raise _Reached
 
 
 def fit_until(model: nn.Module, tracker: StepsToTarget, **fit_kwargs) -> StepsToTarget:
     """`fit(model, ...)` that ends early when `tracker` reaches its target; a diverged run keeps steps None."""
     try:
         fit(model, callbacks=[tracker], **fit_kwargs)
-    except _Reached:
-        pass
     except TrainingError:
         tracker.curve.append((tracker.curve[-1][0] + 1 if tracker.curve else 1, float("nan")))
     return tracker

@@ -68,6 +68,7 @@ class FitState:
     stopped_early: bool = False
     epoch_loss_sum: float = 0.0  # running sums for this epoch's mean training loss
     epoch_items: float = 0.0
+    stop_requested: bool = False  # set by a callback: fit ends after the current optimizer step
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -188,9 +189,9 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
                 if stop.raised:
                     save()
                     raise Interrupted(f"stopped by signal at step {state.global_step}; checkpoint {checkpoint_path}")
-                if max_steps is not None and state.global_step >= max_steps:
+                if state.stop_requested or (max_steps is not None and state.global_step >= max_steps):
                     break
-            if max_steps is not None and state.global_step >= max_steps:
+            if state.stop_requested or (max_steps is not None and state.global_step >= max_steps):
                 break
             best_weights = _end_epoch(state, model, optimizer, evaluate, early_stopping, best_weights, callbacks, run)
             bar.set_postfix(loss=f"{state.history[-1]['train_loss']:.4f}")

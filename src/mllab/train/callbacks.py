@@ -1,0 +1,35 @@
+"""Callbacks for `fit` that observe training (they get the FitState and the model after each step)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class StepsToTarget:
+    """Every `every` optimizer steps measure `measure(model)` (eval mode, no grad); when it reaches
+    `target`, record the step in `steps` and ask fit to stop.
+
+    below=True: lower is better (a loss); False: higher is better (an accuracy).
+    `curve` keeps the (step, value) pairs measured; `steps` stays None if the target is never reached.
+    """
+
+    def __init__(self, measure: Callable[[nn.Module], float], target: float, every: int = 1, below: bool = False):
+        self.measure, self.target, self.every, self.below = measure, target, every, below
+        self.curve: list[tuple[int, float]] = []
+        self.steps: int | None = None
+
+    def on_step_end(self, state, model: nn.Module) -> None:
+        if state.global_step % self.every:
+            return
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            value = float(self.measure(model))
+        model.train(was_training)
+        self.curve.append((state.global_step, value))
+        if (value <= self.target) if self.below else (value >= self.target):
+            self.steps = state.global_step
+            state.stop_requested = True
