@@ -5,22 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-
-from mllab.core.config import Config  # noqa: E402
+from mllab.core.config import Config
 from mllab.core.devices import torch_threads
-from mllab.core.errors import BadInput, TrainingError  # noqa: E402
-from mllab.core.registry import experiment  # noqa: E402
-from mllab.core.run import Run  # noqa: E402
-from mllab.data import TensorLoader, load_dataset, make_dataset  # noqa: E402
-from mllab.metrics import (  # noqa: E402
+from mllab.core.errors import BadInput, TrainingError
+from mllab.core.registry import experiment
+from mllab.core.run import Run
+from mllab.data import TensorLoader, load_dataset, make_dataset
+from mllab.metrics import (
     confusion,
     plot_confusion,
     plot_pr,
@@ -28,8 +25,8 @@ from mllab.metrics import (  # noqa: E402
     precision_recall,
     roc,
 )
-from mllab.models import MLP  # noqa: E402
-from mllab.train import fit  # noqa: E402
+from mllab.models import MLP
+from mllab.train import fit
 
 
 def softmax_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:

@@ -7,23 +7,20 @@ import copy
 from dataclasses import dataclass
 from typing import ClassVar
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-
-from mllab.core.config import Config  # noqa: E402
+from mllab.core.config import Config
 from mllab.core.devices import torch_threads
-from mllab.core.errors import BadInput, TrainingError  # noqa: E402
-from mllab.core.registry import experiment  # noqa: E402
-from mllab.core.run import Run  # noqa: E402
-from mllab.data import Split, TensorLoader, load_dataset  # noqa: E402
-from mllab.layers import BatchNorm1d  # noqa: E402
-from mllab.train import fit  # noqa: E402
+from mllab.core.errors import BadInput, TrainingError
+from mllab.core.registry import experiment
+from mllab.core.run import Run
+from mllab.data import Split, TensorLoader, load_dataset
+from mllab.layers import BatchNorm1d
+from mllab.train import fit
 from mllab.train.callbacks import StepsToTarget
 from mllab.train.losses import cross_entropy_sum
 

@@ -5,20 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import matplotlib
+import gymnasium as gym
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import gymnasium as gym  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from mllab.core.config import Config  # noqa: E402
-from mllab.core.errors import BadInput  # noqa: E402
-from mllab.core.registry import experiment  # noqa: E402
-from mllab.core.run import Run  # noqa: E402
-from mllab.rl import dqn, prediction, tabular  # noqa: E402
-from mllab.rl.plots import plot_cliff, plot_grid_policy, plot_q_table, smooth  # noqa: E402
+from mllab.core.config import Config
+from mllab.core.errors import BadInput
+from mllab.core.registry import experiment
+from mllab.core.run import Run
+from mllab.rl import dqn, prediction, tabular
+from mllab.rl.plots import plot_cliff, plot_grid_policy, plot_q_table, smooth
 
 # ------------------------------------------------------------------------------------------------ q-table
 
