@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field (repeatable)")
     p.add_argument("--out", type=Path, default=None, help="record folder (default runs/NAME/<timestamp>)")
-    p.add_argument("-v", "--verbose", action="store_true", help="echo the run's log to stderr")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="echo the run's log to stderr (default when stderr is a terminal)")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not echo the run's log")
 
     p = sub.add_parser("tour", help="run every experiment, print a verdict table, build the report")
     _add_run_options(p)
@@ -92,7 +94,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     e = get_experiment(args.name)
     result, out = execute(e, profile=args.profile, seed=args.seed, overrides=args.overrides, out=args.out,
-                          device=args.device, data_dir=args.data_dir, echo=args.verbose)
+                          device=args.device, data_dir=args.data_dir,
+                          echo=args.verbose or (sys.stderr.isatty() and not args.quiet))
     _print_result(result)
     print(f"record: {out}")
     if result["verdict"] == "error":
