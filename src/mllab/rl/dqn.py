@@ -89,6 +89,38 @@ def td_target(target_network: torch.nn.Module, rewards: torch.Tensor, next_obser
         return rewards + gamma * (1 - terminated) * next_value  # y = r + γ (1 − terminated) max_a' Q'(s', a')
 
 
+def gradient_phase(network: torch.nn.Module, target_network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   buffer: ReplayBuffer, loss_fn, config: DQNConfig) -> None:
+    """`config.gradient_steps` minibatch updates of the online network.
+
+    Q' does not change during the phase, so (for plain DQN) all the phase's minibatches are drawn at once
+    and their targets come from one forward pass of Q' (G·B rows) instead of G small ones; the updates
+    themselves stay sequential. Double DQN needs the current online network for a', so it goes batch by batch.
+    """
+    steps, size = config.gradient_steps, config.batch_size
+    batched = not config.double_dqn
+    if batched:
+        phase = buffer.sample(steps * size)  # (G·B, ...)
+        targets = td_target(target_network, phase["rewards"], phase["next_observations"], phase["terminated"],
+                            config.gamma)  # (G·B,)
+    for g in range(steps):
+        if batched:
+            rows = slice(g * size, (g + 1) * size)
+            observations, actions, y = phase["observations"][rows], phase["actions"][rows], targets[rows]
+        else:
+            batch = buffer.sample(size)
+            observations, actions = batch["observations"], batch["actions"]
+            y = td_target(target_network, batch["rewards"], batch["next_observations"], batch["terminated"],
+                          config.gamma, network)
+        q_value = network(observations).gather(1, actions[:, None]).squeeze(1)  # Q(s, a): (B,)
+        loss = loss_fn(q_value, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
+        optimizer.step()
+
+
 def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> float:
     """ε at step t: linear from start_e to end_e over `duration` steps, then end_e."""
     slope = (end_e - start_e) / max(duration, 1)
@@ -180,17 +212,7 @@ def train(config: DQNConfig, seed: int = 0, progress: bool | None = None) -> DQN
 
         if global_step > config.learning_starts:
             if global_step % config.train_frequency == 0:
-                for _ in range(config.gradient_steps):
-                    batch = buffer.sample(config.batch_size)
-                    y = td_target(target_network, batch["rewards"], batch["next_observations"], batch["terminated"],
-                                  config.gamma, network if config.double_dqn else None)
-                    q_value = network(batch["observations"]).gather(1, batch["actions"][:, None]).squeeze(1)  # (B,)
-                    loss = loss_fn(q_value, y)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.max_grad_norm > 0:
-                        torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
-                    optimizer.step()
+                gradient_phase(network, target_network, optimizer, buffer, loss_fn, config)
             if global_step % config.target_network_frequency == 0:
                 target_network.load_state_dict(network.state_dict())
 
