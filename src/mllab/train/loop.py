@@ -156,7 +156,8 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
                             raise BadInput(f"fit: loss_fn counted {int(n_items)} items but count_items gave "
                                            f"{counts[i]}; pass count_items= that matches your loss")
                         # ∇ = Σ∇ℓ / N_group (DDP then averages ranks): backward seeded with world / N_group
-                        (scaler.scale(loss_sum) if scaler else loss_sum).backward(seed(n_group / world, loss_sum))
+                        scaled = scaler.scale(loss_sum) if scaler else loss_sum
+                        scaled.backward(seed(n_group / world, scaled))
                     losses.append(loss_sum.detach())
                 group_loss = float(losses[0] if len(losses) == 1 else _total(losses))  # one host sync
                 if not math.isfinite(group_loss):
