@@ -6,20 +6,7 @@ import torch
 from torch import nn
 
 from mllab.analysis import epsilon_sharpness, filter_normalized_direction, loss_slice, top_eigenvalue
-
-
-class Quadratic(nn.Module):
-    def __init__(self, curvatures):
-        super().__init__()
-        self.theta = nn.Parameter(torch.zeros(len(curvatures), dtype=torch.float64))
-        self.curvatures = torch.tensor(curvatures, dtype=torch.float64)
-
-    def forward(self, x):
-        return 0.5 * (self.curvatures * self.theta ** 2).sum() * x
-
-
-def quadratic_loss(model, batch):
-    return model(batch).sum(), len(batch)
+from test_hessian import Quadratic, quadratic_loss  # the same known-curvature model
 
 
 def test_top_eigenvalue_and_epsilon_sharpness_of_a_quadratic():
