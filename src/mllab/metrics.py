@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn import metrics as skm
 
 from mllab.core.errors import BadInput
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of rows whose arg-max output is the label: model(x) (N, C) against y (N,) class indices."""
+    return float((model(x).argmax(dim=1) == y).float().mean())
 
 
 def _numpy(values: Any) -> np.ndarray:

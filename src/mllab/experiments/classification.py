@@ -18,6 +18,7 @@ from mllab.core.registry import experiment
 from mllab.core.run import Run
 from mllab.data import TensorLoader, load_dataset, make_dataset
 from mllab.metrics import (
+    accuracy,
     confusion,
     plot_confusion,
     plot_pr,
@@ -35,11 +36,6 @@ def softmax_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tens
         return F.cross_entropy(logits, y, reduction="none")  # -log softmax(z)_y
     p = logits.softmax(dim=1)  # (B, K)
     return ((p - F.one_hot(y, logits.shape[1]).to(p.dtype)) ** 2).sum(dim=1)  # Σ_k (p_k - ŷ_k)²
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((model(x).argmax(dim=1) == y).float().mean())
 
 
 def steps_to_target(history: list[dict], key: str, target: float) -> int | None:

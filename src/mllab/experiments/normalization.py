@@ -20,6 +20,7 @@ from mllab.core.registry import experiment
 from mllab.core.run import Run
 from mllab.data import Split, TensorLoader, load_dataset
 from mllab.layers import BatchNorm1d
+from mllab.metrics import accuracy
 from mllab.train import fit
 from mllab.train.callbacks import StepsToTarget
 from mllab.train.losses import cross_entropy_sum
@@ -230,11 +231,6 @@ class BatchNormConfig(Config):
             raise BadInput(f"--set train_samples: need at least 120, got {self.train_samples}")
 
 
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((model(x).argmax(dim=1) == y).float().mean())
 
 
 def _speed(run: Run, cfg: BatchNormConfig, data) -> dict:

@@ -25,6 +25,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from mllab.core.io import atomic_path
+
 
 def init_distributed(backend: str | None = None, init_method: str = "env://") -> tuple[int, int, torch.device]:
     """Join the process group described by torchrun's environment; return (rank, world_size, device).
@@ -88,6 +90,5 @@ def _rank_main(rank: int, world_size: int, folder: str, threads: int, worker: Ca
         result = worker(rank, world_size, *args)
     finally:
         cleanup()
-    path = Path(folder) / f"rank{rank}.pt"
-    torch.save(result, path.with_suffix(".tmp"))
-    os.replace(path.with_suffix(".tmp"), path)
+    with atomic_path(Path(folder) / f"rank{rank}.pt") as tmp:
+        torch.save(result, tmp)

@@ -34,6 +34,7 @@ from mllab.core.errors import BadInput
 from mllab.core.registry import experiment
 from mllab.core.run import Run
 from mllab.data import TensorLoader, load_dataset
+from mllab.metrics import accuracy
 from mllab.models import MLP
 from mllab.train import fit
 from mllab.train.losses import cross_entropy_sum
@@ -108,11 +109,6 @@ class EpochTimer:
         now = time.perf_counter()
         self.epoch_seconds.append(now - self._epoch_start)
         self._epoch_start = self._step_start = now
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((model(x).argmax(1) == y).float().mean())
 
 
 @experiment("batch-size", section="optimization",
