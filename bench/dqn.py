@@ -1,15 +1,19 @@
-"""Our DQN vs Stable-Baselines3's DQN on CartPole-v1 with the RL Zoo's tuned hyperparameters.
+"""Our DQN vs Stable-Baselines3's DQN on CartPole-v1, with the RL Zoo's tuned hyperparameters.
 
-Both train with the same hyperparameters and are judged by the same greedy evaluator
-(`mllab.rl.dqn.evaluate`: mean return over 100 fresh episodes) every `--evaluation-frequency`
-environment steps; a seed "reaches" the target when an evaluation's mean is >= 475, and training stops
-there. Reported times exclude the evaluations (they are identical for both): wall time and CPU time of
-the process up to the evaluation that reached the target. Seeds alternate between the two libraries so
-that a change in the machine's load hits both alike.
+Variants: `sb3` (SB3 with the RL Zoo config), `mllab` (ours with the same config) and `mllab-quick` (the
+`dqn` experiment's quick setting: the RL Zoo schedule with the changes in `DqnExperimentConfig`). All are
+judged by the same greedy evaluator (`mllab.rl.dqn.evaluate`: mean return over 100 fresh episodes) every
+`--evaluation-frequency` environment steps; a seed "reaches" the target when an evaluation's mean is
+>= 475, and training stops there. Reported times exclude the evaluations (identical code for all): wall
+time and CPU time of the process up to the evaluation that reached the target.
 
-    .venv/bin/pip install -c requirements.txt stable-baselines3   # bench-only dependency
-    .venv/bin/python bench/dqn.py --seeds 5 --out bench/dqn.json
-    .venv/bin/python bench/dqn.py --seeds 5 --variants mllab-quick --out bench/dqn-quick.json
+Seeds default to the experiment's judged seeds (1000–1004), never used for tuning (the quick setting was
+tuned on 0–4; the script refuses a tuning seed). Variants run interleaved, their order rotating every seed,
+so a change in the machine's load hits all alike; the summary gives each variant's median and the ratio
+of medians against SB3.
+
+    .venv/bin/pip install -q -c requirements.txt -e ".[bench]"   # stable-baselines3
+    .venv/bin/python bench/dqn.py --out /tmp/bench_dqn.json
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 
+from mllab.core.config import make_config
+from mllab.experiments.rl.dqn import DqnExperimentConfig
 from mllab.rl import dqn
 
 # RL Zoo (hyperparams/dqn.yml, CartPole-v1), written as our DQNConfig.
@@ -32,15 +38,24 @@ ZOO = dqn.DQNConfig(env_id="CartPole-v1", total_timesteps=50_000, learning_rate=
                     width=256, depth=2, loss="huber", max_grad_norm=10.0)
 
 
-# The `dqn` experiment's quick profile (narrower network, larger and fewer batches), same schedule otherwise.
-QUICK = dqn.DQNConfig(**{**ZOO.__dict__, "width": 64, "batch_size": 256, "gradient_steps": 64})
+# The `dqn` experiment's quick profile, as a plain DQNConfig.
+EXPERIMENT = make_config(DqnExperimentConfig, "quick")
+QUICK = dqn.DQNConfig(**{f: getattr(EXPERIMENT, f) for f in dqn.DQNConfig.__dataclass_fields__})
+
+
+def quick_with(overrides: list[str]) -> dqn.DQNConfig:
+    """The quick setting with `field=value` overrides (parsed and validated as `mllab run --set` does)."""
+    config = make_config(DqnExperimentConfig, "quick", overrides)
+    return dqn.DQNConfig(**{f: getattr(config, f) for f in dqn.DQNConfig.__dataclass_fields__})
 
 
 def run_ours(config: dqn.DQNConfig, seed: int) -> dict:
     result = dqn.train(config, seed=seed, progress=False)
+    q_values = [u["q_values"] for u in result.updates]
     return {"reached_step": result.reached_step, "wall": result.reached_seconds, "cpu": result.reached_cpu_seconds,
             "evaluations": [(e["step"], e["mean"]) for e in result.evaluations],
-            "total_wall": result.train_seconds, "total_cpu": result.train_cpu_seconds}
+            "total_wall": result.train_seconds, "total_cpu": result.train_cpu_seconds,
+            "max_mean_q": max(q_values, default=None)}
 
 
 def run_sb3(config: dqn.DQNConfig, seed: int) -> dict:
@@ -87,37 +102,64 @@ def run_sb3(config: dqn.DQNConfig, seed: int) -> dict:
 
 
 def summary(rows: list[dict]) -> dict:
+    """Seeds that reached the target and medians over all seeds, a miss counted as ∞ (as a user waits)."""
     reached = [r for r in rows if r["reached_step"] is not None]
-    median = lambda key: statistics.median(r[key] for r in reached) if reached else None  # noqa: E731
+    median = lambda key: statistics.median(r[key] if r["reached_step"] is not None else float("inf")  # noqa: E731
+                                           for r in rows) if rows else None
     return {"seeds": len(rows), "reached": len(reached), "median_steps": median("reached_step"),
             "median_wall": median("wall"), "median_cpu": median("cpu")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per library")
-    parser.add_argument("--evaluation-frequency", type=int, default=5000, help="environment steps between evaluations")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both")
-    parser.add_argument("--variants", default="mllab,sb3", help="comma list of mllab, sb3, mllab-quick")
+    parser.add_argument("--seeds", default="1000,1001,1002,1003,1004", help="comma list of seeds (not tuning seeds)")
+    parser.add_argument("--evaluation-frequency", type=int, default=2500, help="environment steps between evaluations")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for all")
+    parser.add_argument("--variants", default="mllab-quick,sb3", help="comma list of mllab, sb3, mllab-quick")
     parser.add_argument("--out", type=Path, default=Path("bench/dqn.json"), help="results (rewritten after each run)")
+    parser.add_argument("--tune", action="append", default=[], metavar="LABEL:FIELD=VALUE,...",
+                        help="tuning: a candidate = the quick setting with these overrides (repeatable; no overrides: "
+                             "the quick setting itself); runs only on the tuning seeds")
     args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
-    configs = {name: dqn.DQNConfig(**{**(QUICK if name == "mllab-quick" else ZOO).__dict__,
-                                       "evaluation_frequency": args.evaluation_frequency})
-               for name in args.variants.split(",")}
-    runners = {"mllab": run_ours, "sb3": run_sb3, "mllab-quick": run_ours}
+    if args.tune:  # choosing the quick setting: tuning seeds only, never the judged ones
+        untuned = sorted(set(seeds) - set(EXPERIMENT.tuning_seeds))
+        if untuned:
+            parser.error(f"--tune runs on tuning seeds {EXPERIMENT.tuning_seeds} only; got {untuned}")
+        candidates = dict(c.split(":", 1) if ":" in c else (c, "") for c in args.tune)
+        configs = {label: quick_with([o for o in overrides.split(",") if o] +
+                                     [f"evaluation_frequency={args.evaluation_frequency}"])
+                   for label, overrides in candidates.items()}
+        runners = dict.fromkeys(configs, run_ours)
+    else:
+        tuned = sorted(set(seeds) & set(EXPERIMENT.tuning_seeds))
+        if tuned:
+            parser.error(f"--seeds {tuned} are tuning seeds of the quick setting {EXPERIMENT.tuning_seeds}; pick others")
+        configs = {name: dqn.DQNConfig(**{**(QUICK if name == "mllab-quick" else ZOO).__dict__,
+                                           "evaluation_frequency": args.evaluation_frequency})
+                   for name in args.variants.split(",")}
+        runners = {"mllab": run_ours, "sb3": run_sb3, "mllab-quick": run_ours}
     results: dict[str, list[dict]] = {name: [] for name in configs}
-    for seed in range(args.seeds):
-        for name, config in configs.items():
-            row = {"seed": seed, **runners[name](config, seed)}
+    names = list(configs)
+    for i, seed in enumerate(seeds):
+        for name in names[i % len(names):] + names[:i % len(names)]:  # the order rotates every seed
+            row = {"seed": seed, **runners[name](configs[name], seed)}
             results[name].append(row)
-            print(f"{name:6s} seed {seed}: reached {row['reached_step']} steps, wall {row['wall']}, cpu {row['cpu']}",
+            print(f"{name:11s} seed {seed}: reached {row['reached_step']} steps, wall {row['wall']}, "
+                  f"cpu {row['cpu']} (whole run: cpu {row['total_cpu']:.1f}, max mean Q {row.get('max_mean_q')})",
                   flush=True)
+            summaries = {k: summary(v) for k, v in results.items()}
             record = {"configs": {k: c.__dict__ for k, c in configs.items()}, "threads": args.threads,
-                      "results": results, "summary": {k: summary(v) for k, v in results.items()}}
+                      "seeds": seeds, "results": results, "summary": summaries}
             args.out.write_text(json.dumps(record, indent=1))
     for name, rows in results.items():
-        print(name, summary(rows))
+        line = summaries[name]
+        if "sb3" in summaries and name != "sb3" and line["median_wall"] and summaries["sb3"]["median_wall"]:  # ∞: a miss
+            line["wall_ratio_to_sb3"] = line["median_wall"] / summaries["sb3"]["median_wall"]
+            line["cpu_ratio_to_sb3"] = line["median_cpu"] / summaries["sb3"]["median_cpu"]
+        print(name, line)
+    args.out.write_text(json.dumps({**record, "summary": summaries}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,12 @@ The same model (an MLP on the digits training split, small enough that per-step 
 the same initial weights, the same batches (one `TensorLoader`, same seed) and the same optimizer are
 trained by each contender. Runs are interleaved (the order rotates every repeat) so that machine load
 hits all of them alike. Reported: median epoch wall and CPU time of each (over every epoch of every
-repeat), their ratio to the hand-written loop's, and whether the final weights are bitwise equal to the
-hand-written loop's (`torch.equal` on every tensor, every repeat). Lightning Fabric runs when the
-bench-only package `lightning` is installed (`pip install -c requirements.txt lightning`).
+repeat) and the ratios to the hand-written loop: paired, each repeat's median epoch against the
+hand-written loop's in the same repeat (seconds apart), then the median over repeats with its
+quartiles — load that drifts between repeats cancels out of a paired ratio. The final weights must be
+bitwise equal to the hand-written loop's (`torch.equal` on every tensor, every repeat), else the bench
+exits with an error. Lightning Fabric runs when the bench-only package `lightning` is installed
+(`pip install -c requirements.txt -e ".[bench]"`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import copy
 import platform
 import statistics
+import sys
 import time
 from typing import Callable
 
@@ -140,21 +144,32 @@ def main() -> None:
     names = list(contenders)
     for name in names:  # warm-up (lazy imports, allocator), not timed
         one_run(contenders[name])
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
+    # name -> one list per repeat: the epochs' wall / CPU seconds of that run
+    wall: dict[str, list[list[float]]] = {name: [] for name in names}
+    cpu: dict[str, list[list[float]]] = {name: [] for name in names}
     weights: dict[str, list[dict[str, torch.Tensor]]] = {name: [] for name in names}
     for repeat in range(args.repeats):
         for name in names[repeat % len(names):] + names[: repeat % len(names)]:  # rotate the order
             clock, final = one_run(contenders[name])
-            wall[name].extend(clock.wall)
-            cpu[name].extend(clock.cpu)
+            wall[name].append(clock.wall)
+            cpu[name].append(clock.cpu)
             weights[name].append(final)
     report(args, data, device, names, wall, cpu, weights)
 
 
+def paired_ratios(times: dict[str, list[list[float]]], name: str, base: str) -> list[float]:
+    """Per repeat: median epoch of `name` / median epoch of `base` in the same repeat."""
+    return [statistics.median(a) / statistics.median(b) for a, b in zip(times[name], times[base])]
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    q1, q2, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+    return q1, statistics.median(values), q3
+
+
 def report(args: argparse.Namespace, data, device: torch.device, names: list[str], wall: dict, cpu: dict,
            weights: dict) -> None:
-    """Print the set-up line and a markdown table (medians over every epoch of every repeat)."""
+    """Print the set-up line and a markdown table; exit 1 if a loop's final weights differ from the hand loop's."""
     reference = weights[names[0]][0]
     n_batches = len(TensorLoader((data.train.x,), args.batch_size))
     print(f"digits train split ({len(data.train)} samples), batch {args.batch_size} ({n_batches} steps/epoch), "
@@ -162,14 +177,20 @@ def report(args: argparse.Namespace, data, device: torch.device, names: list[str
           f"repeats; {args.threads} torch thread(s), device {device}, torch {torch.__version__}, "
           f"Python {platform.python_version()}, {cpu_name()}\n")
     print("| loop | median epoch wall (ms) | median epoch CPU (ms) | CPU per step (µs) | wall ratio | CPU ratio "
-          "| final weights bitwise equal to hand-written |")
+          "(quartiles) | final weights bitwise equal to hand-written |")
     print("|---|---|---|---|---|---|---|")
-    base_wall, base_cpu = statistics.median(wall[names[0]]), statistics.median(cpu[names[0]])
+    unequal = []
     for name in names:
-        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        w = statistics.median(t for run in wall[name] for t in run)
+        c = statistics.median(t for run in cpu[name] for t in run)
+        w_ratio = quartiles(paired_ratios(wall, name, names[0]))[1]
+        c_low, c_ratio, c_high = quartiles(paired_ratios(cpu, name, names[0]))
         equal = all(torch.equal(final[k], reference[k]) for final in weights[name] for k in reference)
-        print(f"| {name} | {w * 1e3:.2f} | {c * 1e3:.2f} | {c / n_batches * 1e6:.0f} | {w / base_wall:.3f}x "
-              f"| {c / base_cpu:.3f}x | {'yes' if equal else 'NO'} |")
+        unequal += [] if equal else [name]
+        print(f"| {name} | {w * 1e3:.2f} | {c * 1e3:.2f} | {c / n_batches * 1e6:.0f} | {w_ratio:.3f}x "
+              f"| {c_ratio:.3f}x ({c_low:.3f}-{c_high:.3f}) | {'yes' if equal else 'NO'} |")
+    if unequal:
+        sys.exit(f"final weights differ from the hand-written loop's: {', '.join(unequal)}")
 
 
 def cpu_name() -> str:

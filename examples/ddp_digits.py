@@ -1,6 +1,8 @@
 """Train a digits MLP with `fit` under torchrun (gloo on CPU, NCCL on GPU):
 
-    torchrun --standalone --nproc_per_node 2 examples/ddp_digits.py --accum-steps 2 --out weights.pt
+    torchrun --standalone --nproc_per_node 2 examples/ddp_digits.py --accum-steps 2
+
+Outputs go under the git-ignored mllab-out/ (default mllab-out/examples/ddp_digits.safetensors).
 
 Each rank trains on its shard (TensorLoader(rank=, world_size=)); fit all-reduces the item count of each
 accumulation group and skips the gradient all-reduce (no_sync) inside a group. Rank 0 writes the weights
@@ -8,6 +10,7 @@ accumulation group and skips the gradient all-reduce (no_sync) inside a group. R
 """
 
 import argparse
+from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
@@ -26,7 +29,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="micro-batch size per rank")
     parser.add_argument("--accum-steps", type=int, default=2, help="micro-batches per optimizer step")
     parser.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
-    parser.add_argument("--out", default=None, help="where rank 0 writes the final weights (.safetensors)")
+    parser.add_argument("--out", type=Path, default=Path("mllab-out/examples/ddp_digits.safetensors"),
+                        help="where rank 0 writes the final weights (.safetensors; default "
+                             "mllab-out/examples/ddp_digits.safetensors)")
     args = parser.parse_args()
 
     rank, world_size, device = init_distributed()
@@ -40,7 +45,8 @@ def main() -> None:
                 epochs=args.epochs, accum_steps=args.accum_steps)
     print(f"rank {rank}/{world_size}: steps {state.global_step}, train loss per epoch "
           + " ".join(f"{h['train_loss']:.6f}" for h in state.history), flush=True)
-    if rank == 0 and args.out:
+    if rank == 0:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         inner = model.module if world_size > 1 else model
         save_file({k: v.detach().cpu().contiguous() for k, v in inner.state_dict().items()}, args.out)
     cleanup()

@@ -18,7 +18,7 @@ import torch
 
 from mllab.cli import main
 from mllab.core.config import Config
-from mllab.core.registry import REGISTRY, experiment
+from mllab.core.registry import REGISTRY, SECTIONS, experiment
 from mllab.core.run import Run
 from mllab.data import make_dataset
 
@@ -64,6 +64,11 @@ def _bad_magic(tmp: Path) -> None:
 
 def _a_file(tmp: Path) -> None:
     (tmp / "a_file").write_text("not a folder")
+
+
+def _empty_folder(tmp: Path) -> None:
+    (tmp / "no_records" / "deeper").mkdir(parents=True)
+    (tmp / "no_records" / "deeper" / "result.json").write_text("[]")  # not a run record
 
 
 def _non_empty_out(tmp: Path) -> None:
@@ -112,7 +117,8 @@ CASES = [
      ["accum_steps", ">= 1", "got 0", "e.g. --set accum_steps="]),
     ("zero batch size", ["run", "overfitting", "--set", "batch_size=0"], None,
      ["batch_size", ">= 1", "got 0", "e.g. --set batch_size="]),
-    ("dropout out of range", ["run", "overfitting", "--set", "dropout=1.5"], None, ["dropout", "[0, 1)", "1.5"]),
+    ("dropout out of range", ["run", "overfitting", "--set", "dropouts=0.2,1.5"], None,
+     ["dropouts", "[0, 1]", "1.5", "e.g. --set dropouts="]),
     ("unknown dataset", ["run", "overfitting", "--set", "dataset=imagenet"], None,
      ["unknown dataset 'imagenet'", "choose one of"]),
     ("subset larger than the data", ["run", "overfitting", "--set", "n_train=100000", "--profile", "smoke"], None,
@@ -144,12 +150,26 @@ CASES = [
     ("unknown tour section", ["tour", "--only", "poetry"], None, ["--only", "invalid choice: 'poetry'", "training"]),
     ("report of a missing folder", ["report", "--runs", "{tmp}/missing_dir"], None,
      ["--runs", "missing_dir is not a folder", "mllab tour"]),
+    ("tour of a section without experiments", ["tour", "--only", "{empty_section}"], None,
+     ["--only", "has no experiments yet", "sections with experiments"]),
+    ("tour with an unknown profile", ["tour", "--profile", "huge"], None,
+     ["unknown profile 'huge'", "smoke, quick, full"]),
+    ("report of a folder without records", ["report", "--runs", "{tmp}/no_records"], _empty_folder,
+     ["--runs", "no run records", "mllab run NAME"]),
     ("describe unknown experiment", ["describe", "overfit"], None, ["unknown experiment 'overfit'", "overfitting"]),
     ("no command", [], None, ["required", "--help"]),
 ]
 if not torch.cuda.is_available():
     CASES.append(("cuda without a GPU", ["run", "overfitting", "--device", "cuda"], None,
                   ["CUDA is not available", "--device cpu"]))
+
+
+def _empty_section() -> str:
+    """A section of the notes with no experiment registered yet."""
+    empty = [s for s in SECTIONS if not any(e.section == s for e in REGISTRY.values())]
+    if not empty:
+        pytest.skip("every section has experiments")
+    return empty[0]
 
 
 def assert_nothing_left(tmp: Path, before: set[Path]) -> None:
@@ -160,7 +180,7 @@ def assert_nothing_left(tmp: Path, before: set[Path]) -> None:
     runs = tmp / "runs"
     records = [p for p in runs.rglob("*") if len(p.relative_to(runs).parts) >= 2] if runs.exists() else []
     assert records == [], f"bad input left a run folder: {records}"
-    for name in ("tour", "missing_dir", "nowhere"):
+    for name in ("tour", "mllab-out", "missing_dir", "nowhere"):
         assert not (tmp / name).exists()
 
 
@@ -180,6 +200,8 @@ def test_bad_input_is_one_line_exit_2_nothing_left(argv, setup, fragments, tmp_p
     elif setup is not None:
         setup(tmp_path)
     before = {p for p in tmp_path.rglob("*") if p.is_file()}
+    if "{empty_section}" in argv:
+        argv = [a.replace("{empty_section}", _empty_section()) for a in argv]
     code = main([a.replace("{tmp}", str(tmp_path)) for a in argv])
     out, err = capsys.readouterr()
     assert code == EXIT_BAD_INPUT, f"exit {code}; stderr: {err}"

@@ -1,6 +1,9 @@
 """mllab list | describe | run | tour | report — thin: parse, call, print.
 
 Exit codes: 0 a run completed (whatever its verdict), 1 an error inside a run, 2 bad input.
+Every output goes under one folder, `mllab-out/` by default (git-ignored): `mllab run` writes
+mllab-out/runs/NAME/<timestamp>, `mllab tour` mllab-out/runs and mllab-out/report, `mllab report`
+reads mllab-out/runs and writes mllab-out/report.
 """
 
 from __future__ import annotations
@@ -9,17 +12,27 @@ import argparse
 import dataclasses
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
 
+import mllab
 from mllab.core.config import PROFILES, config_dict, field_help, make_config
+from mllab.core.devices import resolve_device
 from mllab.core.errors import BadInput
-from mllab.core.records import latest_record
+from mllab.core.records import find_records, latest_records
 from mllab.core.registry import SECTIONS, all_experiments, get_experiment
 from mllab.core.run import code_version, default_out_dir, execute
+from mllab.report.format import comparison_text, format_value, tidy_numbers
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+OUT = Path("mllab-out")  # the one default folder of run, tour and report
+PROFILE_HELP = ("smoke: tiny, seconds; exercises the code and does not judge the claim (verdict 'not judged'). "
+                "quick (default): judges the claim on a laptop CPU, seconds to a minute per experiment. "
+                "full: bigger data and models, meant for a GPU.")
+# Seconds assumed for an experiment with no earlier record at the profile (tour's time estimate).
+DEFAULT_SECONDS = {"smoke": 5.0, "quick": 30.0, "full": 600.0}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,15 +42,37 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{self.prog}: {message}; see `{self.prog} --help`")
 
 
+def version_text() -> str:
+    """mllab's and torch's versions and the device `--device auto` picks here."""
+    import torch
+
+    return f"mllab {mllab.__version__}\ntorch {torch.__version__}\ndefault device {resolve_device('auto')}"
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print mllab's and torch's versions and the default "
+                         "device, then exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="quick", help=f"config profile: {' | '.join(PROFILES)} (default quick)")
+    p.add_argument("--profile", default="quick", help=f"config profile: {' | '.join(PROFILES)} (default quick). "
+                   + PROFILE_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed for Python, NumPy and torch (default 0)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p.add_argument("--data-dir", default=None, help="folder with your own MNIST (IDX) or CIFAR-10 (binary) files")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto: cuda, "
+                   "then mps, then cpu)")
+    p.add_argument("--data-dir", default=None, help="folder with your own MNIST (IDX) or CIFAR-10 (binary) files "
+                   "(default none: bundled data only)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mllab", description="Deep-learning techniques as tested components; claims as experiments.")
+    parser = _Parser(prog="mllab", description="Deep-learning techniques as tested components; claims as experiments.",
+                     epilog=f"Profiles — {PROFILE_HELP} Outputs go under {OUT}/ unless --out says otherwise.")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="list experiments: name, section, claim")
@@ -50,21 +85,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="experiment name (see `mllab list`)")
     _add_run_options(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field (repeatable)")
-    p.add_argument("--out", type=Path, default=None, help="record folder (default runs/NAME/<timestamp>)")
+                   help="override a config field (repeatable; default none). Changing a claim's threshold "
+                        "marks the record 'modified claim'")
+    p.add_argument("--out", type=Path, default=None, help=f"record folder (default {OUT}/runs/NAME/<timestamp>)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="echo the run's log to stderr (default when stderr is a terminal)")
-    p.add_argument("-q", "--quiet", action="store_true", help="do not echo the run's log")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not echo the run's log (default off)")
 
     p = sub.add_parser("tour", help="run every experiment, print a verdict table, build the report")
     _add_run_options(p)
-    p.add_argument("--only", choices=SECTIONS, default=None, metavar="SECTION", help="run one section only")
-    p.add_argument("--out", type=Path, default=Path("tour"), help="records go to OUT/runs, the report to OUT/report")
-    p.add_argument("--force", action="store_true", help="rerun experiments whose record is current")
+    p.add_argument("--only", choices=SECTIONS, default=None, metavar="SECTION",
+                   help="run one section only (default: every section; `mllab list` shows the sections that "
+                        "have experiments)")
+    p.add_argument("--out", type=Path, default=OUT,
+                   help=f"records go to OUT/runs, the report to OUT/report (default {OUT})")
+    p.add_argument("--force", action="store_true", help="rerun experiments whose record is current (default off)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="experiments run side by side, one torch thread each (default: the number of CPU cores, "
+                        f"here {os.cpu_count()}; 1 runs them one after another)")
 
     p = sub.add_parser("report", help="build the HTML report from run records")
-    p.add_argument("--runs", type=Path, default=Path("tour/runs"), help="folder of run records")
-    p.add_argument("--out", type=Path, default=Path("tour/report"), help="report folder")
+    p.add_argument("--runs", type=Path, default=OUT / "runs",
+                   help=f"folder searched (at any depth) for run records; one record folder works too "
+                        f"(default {OUT / 'runs'})")
+    p.add_argument("--out", type=Path, default=OUT / "report", help=f"report folder (default {OUT / 'report'})")
     return parser
 
 
@@ -72,13 +116,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     experiments = all_experiments()
     width = max((len(e.name) for e in experiments), default=4)
     for e in experiments:
-        print(f"{e.name:<{width}}  {e.section:<14}  {e.claim}")
+        print(f"{e.name:<{width}}  {e.section:<14}  {e.claim_text()}")
     return EXIT_OK
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
     e = get_experiment(args.name)
-    print(f"{e.name} ({e.section})\nclaim: {e.claim}\n")
+    print(f"{e.name} ({e.section})\nclaim: {e.claim_text()}\n")
     if e.doc:
         print(e.doc + "\n")
     docs = field_help(e.config_cls)
@@ -93,9 +137,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     e = get_experiment(args.name)
-    result, out = execute(e, profile=args.profile, seed=args.seed, overrides=args.overrides, out=args.out,
-                          device=args.device, data_dir=args.data_dir,
-                          echo=args.verbose or (sys.stderr.isatty() and not args.quiet))
+    tty = sys.stderr.isatty() and not args.quiet
+    result, out = execute(e, profile=args.profile, seed=args.seed, overrides=args.overrides,
+                          out=args.out if args.out is not None else default_out_dir(e.name, OUT / "runs"),
+                          device=args.device, data_dir=args.data_dir, echo=args.verbose or tty,
+                          progress_position=0 if tty else None)
     _print_result(result)
     print(f"record: {out}")
     if result["verdict"] == "error":
@@ -105,10 +151,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verdict_text(result: dict) -> str:
+    text = result["verdict"].upper()
+    if result["verdict"] == "not judged":
+        text += f" ({result.get('profile', 'smoke')} run: exercises the code, does not judge the claim)"
+    if result.get("modified_claim"):
+        text += f" [MODIFIED CLAIM: {', '.join(result['modified_claim'])} changed]"
+    return text
+
+
 def _print_result(result: dict) -> None:
-    print(f"{result['experiment']}: {result['verdict'].upper()} ({result['seconds']:.1f}s)  {result['claim']}")
-    for c in result["checks"]:
-        print(f"  [{'x' if c['passed'] else ' '}] {c['name']}: {c['observed']}")
+    """The verdict, the claim, the checks in two groups (comparisons as both arms' mean ± SE), the command."""
+    print(f"{result['experiment']}: {_verdict_text(result)} ({result['seconds']:.1f}s)")
+    print(f"  claim: {tidy_numbers(result['claim'])}")
+    for kind, title in (("claim", "claim checks"), ("sanity", "sanity checks")):
+        checks = [c for c in result["checks"] if c.get("kind", "claim") == kind]
+        if checks:
+            print(f"  {title}:")
+        for c in checks:
+            observed = comparison_text(c["comparison"]) if c.get("comparison") else format_value(str(c["observed"]))
+            print(f"    [{'x' if c['passed'] else ' '}] {c['name']}: {observed}")
+    for problem in result.get("figure_problems") or []:
+        print(f"  figure problem: {problem}")
+    if result.get("command"):
+        print(f"  reproduce: {result['command']}")
 
 
 def _is_current(record: dict, e, args: argparse.Namespace) -> bool:
@@ -118,47 +184,144 @@ def _is_current(record: dict, e, args: argparse.Namespace) -> bool:
             and record.get("code_version") == code_version(e))
 
 
+def expected_seconds(records: list[tuple[Path, dict]], names: list[str], profile: str) -> dict[str, float]:
+    """Each experiment's expected run time: the median of its last (up to 5) completed records at this
+    profile, else DEFAULT_SECONDS[profile]."""
+    expected = {}
+    for name in names:
+        times = [float(r["seconds"]) for _, r in records if r["experiment"] == name and r.get("profile") == profile
+                 and r.get("verdict") != "error" and isinstance(r.get("seconds"), (int, float))]
+        expected[name] = statistics.median(times[-5:]) if times else DEFAULT_SECONDS.get(profile, 30.0)
+    return expected
+
+
+def remaining_seconds(expected: dict[str, float], pending: list[str], done: list[tuple[str, float]]) -> float:
+    """Time left: the expected seconds of the pending experiments, scaled by how the finished ones compared
+    with their expectation (a loaded machine runs everything slower)."""
+    planned = sum(expected[name] for name, _ in done)
+    scale = sum(seconds for _, seconds in done) / planned if planned >= 1.0 else 1.0
+    return scale * sum(expected[name] for name in pending)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _tour_worker(name: str, kwargs: dict, slots) -> dict:
+    """Run one experiment in a worker process; its progress bar takes a free line below the tour's."""
+    from mllab.experiments import load_all
+
+    load_all()  # a no-op after fork; registers every experiment in a fresh (spawned) interpreter
+    slot = slots.get()
+    try:
+        result, _ = execute(get_experiment(name), progress_position=slot, **kwargs)
+    finally:
+        slots.put(slot)
+    return result
+
+
+def _row(e, result: dict) -> tuple[str, str, float, str]:
+    note = f"{result['error']['type']}: {result['error']['message']}"[:70] if result["error"] else ""
+    if result.get("modified_claim"):
+        note = f"modified claim ({', '.join(result['modified_claim'])}) " + note
+    return (e.name, result["verdict"], result["seconds"], note)
+
+
 def _run_tour(experiments: list, args: argparse.Namespace, runs_dir: Path) -> list[tuple[str, str, float, str]]:
-    """Run (or keep) each experiment under a progress bar; one (name, verdict, seconds, note) row each."""
+    """Run (or keep) each experiment under a progress bar (the experiments' own bars on the lines below),
+    `args.jobs` side by side in worker processes (longest expected first); one (name, verdict, seconds, note)
+    row each, in the notes' order."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import tqdm as tqdm_module
     from tqdm import tqdm
 
-    rows = []
-    bar = tqdm(experiments, desc="tour", unit="exp", file=sys.stderr, dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+    tqdm_module.tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked from this one
+    records = find_records(runs_dir) if runs_dir.is_dir() else []
+    latest = {r["experiment"]: r for _, r in records}
+    kept = {e.name for e in experiments if not args.force and e.name in latest and _is_current(latest[e.name], e, args)}
+    expected = expected_seconds(records, [e.name for e in experiments], args.profile)
+    expected.update({name: 0.0 for name in kept})
+    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(experiments) - len(kept) or 1))
+    done: list[tuple[str, float]] = []  # (name, seconds) of experiments run so far
+    rows: dict[str, tuple[str, str, float, str]] = {}
+    bar = tqdm(total=len(experiments), desc="tour", unit="exp", file=sys.stderr, dynamic_ncols=True, position=0,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}]{postfix}")
+
+    def finish(e, row: tuple[str, str, float, str], ran: bool) -> None:
+        rows[e.name] = row
+        if ran:
+            done.append((e.name, row[2]))
+        pending = [x.name for x in experiments if x.name not in rows]
+        left = remaining_seconds(expected, pending, done) / jobs
+        bar.update()
+        bar.set_postfix_str(f"≈{_clock(left)} left" if pending else "done")
+        bar.write(f"{row[1]:>10}  {row[2]:6.1f}s  {e.name}", file=sys.stderr)
+
+    for e in experiments:
+        if e.name in kept:
+            finish(e, (e.name, latest[e.name]["verdict"], latest[e.name]["seconds"], "kept: record is current"), False)
+    to_run = sorted((e for e in experiments if e.name not in kept), key=lambda e: -expected[e.name])
+    bar.set_postfix_str(f"≈{_clock(remaining_seconds(expected, [e.name for e in to_run], done) / jobs)} left")
+    kwargs = lambda e: dict(profile=args.profile, seed=args.seed, out=default_out_dir(e.name, runs_dir),  # noqa: E731
+                            device=args.device, data_dir=args.data_dir)
     try:
-        for e in bar:
-            bar.set_postfix_str(e.name)
-            found = latest_record(runs_dir, e.name)
-            if found and not args.force and _is_current(found[1], e, args):
-                rows.append((e.name, found[1]["verdict"], found[1]["seconds"], "kept: record is current"))
-            else:
-                result, _ = execute(e, profile=args.profile, seed=args.seed, out=default_out_dir(e.name, runs_dir),
-                                    device=args.device, data_dir=args.data_dir)
-                note = f"{result['error']['type']}: {result['error']['message']}"[:70] if result["error"] else ""
-                rows.append((e.name, result["verdict"], result["seconds"], note))
-            bar.write(f"{rows[-1][1]:>7}  {rows[-1][2]:6.1f}s  {e.name}", file=sys.stderr)
+        if jobs == 1:
+            for e in to_run:
+                result, _ = execute(e, progress_position=1, **kwargs(e))
+                finish(e, _row(e, result), True)
+        else:
+            # fork (Linux) keeps the parent's registry, experiments registered at run time included; the parent
+            # has run no torch op yet, so no thread pool is inherited. Elsewhere, fresh interpreters.
+            context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+            with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                slots = manager.Queue()
+                for slot in range(1, jobs + 1):
+                    slots.put(slot)
+                futures = {pool.submit(_tour_worker, e.name, kwargs(e), slots): e for e in to_run}
+                try:
+                    while futures:
+                        finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            e = futures.pop(future)
+                            finish(e, _row(e, future.result()), True)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
     except KeyboardInterrupt:
         bar.close()
         print("tour interrupted; finished records are kept: rerun the same command to go on", file=sys.stderr)
         raise
     bar.close()
-    return rows
+    return [rows[e.name] for e in experiments]
 
 
 def _print_verdicts(rows: list[tuple[str, str, float, str]], seconds: float) -> dict[str, int]:
     width = max([len(r[0]) for r in rows] + [len("experiment")])
-    print(f"\n{'experiment':<{width}}  verdict  seconds  note")
+    print(f"\n{'experiment':<{width}}  {'verdict':<10}  seconds  note")
     for name, verdict, run_seconds, note in rows:
-        print(f"{name:<{width}}  {verdict:<7}  {run_seconds:7.1f}  {note}")
-    counts = {v: sum(r[1] == v for r in rows) for v in ("holds", "fails", "error")}
-    print(f"\n{len(rows)} experiments in {seconds:.0f}s: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        print(f"{name:<{width}}  {verdict:<10}  {run_seconds:7.1f}  {note}")
+    counts = {v: sum(r[1] == v for r in rows) for v in ("holds", "fails", "not judged", "error")}
+    print(f"\n{len(rows)} experiments in {seconds:.0f}s: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    if counts["not judged"]:
+        print("not judged: smoke runs exercise the code and do not judge the claims; use --profile quick for verdicts")
     return counts
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
     from mllab.report import build_report, check_out_dir
 
-    experiments = all_experiments(args.only)
+    experiments = all_experiments(args.only)  # a section without experiments: bad input, before any bar
+    for e in experiments:  # every config builds at this profile: a bad --profile fails before any bar
+        make_config(e.config_cls, args.profile)
+    resolve_device(args.device)
+    if args.jobs is not None and args.jobs < 1:
+        raise BadInput(f"--jobs: must be >= 1, got {args.jobs}; e.g. --jobs {os.cpu_count() or 1}")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise BadInput(f"--data-dir: {args.data_dir} is not a folder; give the folder that holds the dataset files")
     runs_dir = args.out / "runs"
     check_out_dir(args.out / "report", runs_dir)  # before the runs: a bad --out fails in a second, not an hour
     start = time.perf_counter()
@@ -174,6 +337,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not args.runs.is_dir():
         raise BadInput(f"--runs: {args.runs} is not a folder of run records; run `mllab tour` first or pass --runs DIR")
+    if not find_records(args.runs):
+        raise BadInput(f"--runs: no run records (result.json) under {args.runs}; make one with `mllab run NAME` "
+                       f"or `mllab tour`, or pass the folder that holds them")
+    if not set(latest_records(args.runs)) & {e.name for e in all_experiments()}:
+        raise BadInput(f"--runs: the records under {args.runs} are of no registered experiment; see `mllab list`")
     index = build_report(args.runs, args.out)
     print(f"report: {Path(index).resolve()}")
     return EXIT_OK

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mllab.analysis import epsilon_sharpness, filter_normalized_direction, loss_slice, top_eigenvalue
-from test_hessian import Quadratic, quadratic_loss  # the same known-curvature model
+from tests.analysis.test_hessian import Quadratic, quadratic_loss  # the same known-curvature model
 
 
 def test_top_eigenvalue_and_epsilon_sharpness_of_a_quadratic():

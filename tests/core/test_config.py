@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 import pytest
 
-from mllab.core.config import Config, config_dict, field_help, make_config, parse_value
+from mllab.core.config import Config, at_least, config_dict, field_help, make_config, parse_value, positive
 from mllab.core.errors import BadInput
 
 
@@ -36,6 +36,8 @@ class ToyConfig(Config):
     """a name"""
 
     profiles: ClassVar[dict] = {"smoke": {"epochs": 1, "widths": (2,)}, "full": {"epochs": 50, "batch_size": 128}}
+    rules: ClassVar[dict] = {"lr": positive, "epochs": at_least(1), "batch_size": at_least(1),
+                             "accum_steps": at_least(1), "widths": at_least(1)}
 
 
 @dataclasses.dataclass
@@ -123,19 +125,43 @@ def test_value_may_contain_equals_signs():
 # --- validation -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("item,message", [
-    ("lr=-0.1", "--set lr: learning rate must be > 0"),
+    ("lr=-0.1", r"--set lr: must be > 0, got -0.1; e.g. --set lr=0.1"),
     ("lr=0", "--set lr"),
     ("lr=nan", "--set lr: nan is not a finite number"),
     ("lr=inf", "finite"),
-    ("accum_steps=0", "--set accum_steps: must be an integer >= 1"),
-    ("batch_size=0", "--set batch_size: must be an integer >= 1"),
+    ("accum_steps=0", "--set accum_steps: must be >= 1, got 0"),
+    ("batch_size=0", "--set batch_size: must be >= 1"),
     ("batch_size=-4", "--set batch_size"),
     ("epochs=0", "--set epochs"),
     ("rates=0.1,nan", "--set rates"),
+    ("widths=4,0", "--set widths: must be >= 1, got 0"),  # a rule applies to each item of a tuple
 ])
 def test_values_outside_their_domain_are_bad_input(item, message):
     with pytest.raises(BadInput, match=message):
         make_config(ToyConfig, "quick", [item])
+
+
+def test_rules_are_explicit_per_field_not_by_name():
+    @dataclasses.dataclass
+    class Warmup(Config):
+        warmup_steps: int = 10
+        """steps of linear warm-up (0: none)"""
+        rules: ClassVar[dict] = {"warmup_steps": at_least(0)}
+
+    assert make_config(Warmup, "quick", ["warmup_steps=0"]).warmup_steps == 0  # a name ending in _steps may be 0
+    with pytest.raises(BadInput, match="--set warmup_steps: must be >= 0"):
+        make_config(Warmup, "quick", ["warmup_steps=-1"])
+
+
+def test_rule_for_unknown_field_is_a_programming_error():
+    @dataclasses.dataclass
+    class Typo(Config):
+        lr: float = 0.1
+        """learning rate"""
+        rules: ClassVar[dict] = {"learning_rate": positive}
+
+    with pytest.raises(TypeError, match="learning_rate"):
+        make_config(Typo)
 
 
 def test_subclass_validate_extends_the_base_checks():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mllab.core.errors import BadInput
-from mllab.data import TensorLoader, load_dataset, make_dataset
+from mllab.data import LOADERS, RawData, TensorLoader, load_arrays, load_dataset, make_dataset
 
 
 def indexed(n: int = 300, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -101,9 +101,27 @@ def test_length_mismatch_and_too_few_samples_are_bad_input():
         make_dataset("toy", x[:20], np.arange(20) % 10, 10)  # 3 val samples cannot hold 10 classes
 
 
-def test_unknown_dataset_is_bad_input():
-    with pytest.raises(BadInput, match="digits"):
+def test_unknown_dataset_is_bad_input_naming_every_registered_choice():
+    with pytest.raises(BadInput, match="unknown name 'imagenet'") as error:
         load_dataset("imagenet")
+    for name in LOADERS:
+        assert name in str(error.value)
+    with pytest.raises(BadInput, match="unknown name 'imagenet'"):
+        load_arrays("imagenet")
+
+
+def test_a_registered_loader_is_found_by_name(monkeypatch):
+    monkeypatch.setitem(LOADERS, "toy", lambda data_dir: RawData(*indexed(), 3))
+    data = load_dataset("toy", seed=0)
+    assert data.name == "toy" and data.n_classes == 3
+    assert len(data.train) + len(data.val) + len(data.test) == 300
+    assert split_ids(data) == split_ids(make_dataset("toy", *indexed(), 3, seed=0))
+
+
+def test_load_arrays_returns_the_unsplit_data():
+    raw = load_arrays("digits")
+    assert raw.x.shape == (1797, 64) and raw.y.shape == (1797,) and raw.n_classes == 10
+    assert 0.0 <= raw.x.min() and raw.x.max() <= 1.0 and raw.n_train_fixed is None
 
 
 # --- TensorLoader -----------------------------------------------------------------------------------------------

@@ -5,8 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mllab.experiments.classification import (TwoLogitClassifier, binary_task, loss_surface, softmax_loss,
-                                              steps_to_target, two_logit_task)
+from mllab.core.config import make_config
+from mllab.core.errors import BadInput
+from mllab.data import load_dataset
+from mllab.experiments.classification import (CeVsMseConfig, ClassImbalanceConfig, TwoLogitClassifier, binary_task,
+                                              gradient_norm_at, loss_surface, softmax_loss, two_logit_task,
+                                              wrong_start_mlp)
 
 
 def test_softmax_losses_match_their_formulas():
@@ -50,7 +54,34 @@ def test_binary_task_has_the_requested_imbalance_and_a_balanced_variant():
     assert int((labels == 0).sum()) == int((labels == 1).sum()) == positives
 
 
-@pytest.mark.parametrize("target,expected", [(0.5, 20), (0.9, 30), (0.95, None)])
-def test_steps_to_target(target, expected):
-    history = [{"step": 10, "val_acc": 0.3}, {"step": 20, "val_acc": 0.6}, {"step": 30, "val_acc": 0.9}]
-    assert steps_to_target(history, "val_acc", target) == expected
+def test_gradient_norm_at_the_wrong_start_is_small_for_mse_only():
+    x, y = two_logit_task(200, torch.Generator().manual_seed(0))
+    ce, mse = gradient_norm_at(x, y, (-5.0, -5.0), "ce"), gradient_norm_at(x, y, (-5.0, -5.0), "mse")
+    assert ce > 10 * mse > 0
+    right = gradient_norm_at(x, y, (5.0, 5.0), "ce")  # confidently right: CE's gradient is small too
+    assert right < 0.1 * ce
+
+
+def test_wrong_start_mlp_calls_every_digit_class_zero():
+    data = load_dataset("digits", seed=0)
+    model = wrong_start_mlp(data, wrong_logit=10.0, seed=0)
+    with torch.no_grad():
+        p = model(data.val.x).softmax(dim=1)
+    assert bool((p.argmax(1) == 0).all()) and float(p[:, 0].min()) > 0.99
+
+
+@pytest.mark.parametrize("cls,override,field", [
+    (CeVsMseConfig, "compared_loss=hinge", "compared_loss"), (CeVsMseConfig, "seeds=1", "seeds"),
+    (CeVsMseConfig, "start=2", "start"), (CeVsMseConfig, "surface_range=4", "surface_range"),
+    (CeVsMseConfig, "lrs=0.1,-1", "lrs"), (ClassImbalanceConfig, "pos_weight=0", "pos_weight"),
+    (ClassImbalanceConfig, "positive_digit=10", "positive_digit"), (ClassImbalanceConfig, "useful_recall=0", "useful_recall"),
+])
+def test_bad_config_values_are_bad_input_naming_the_field(cls, override, field):
+    with pytest.raises(BadInput, match=f"--set {field}"):
+        make_config(cls, "quick", [override])
+
+
+def test_pos_weight_none_means_neg_over_pos_and_parses_from_the_command_line():
+    assert make_config(ClassImbalanceConfig, "quick").pos_weight is None
+    assert make_config(ClassImbalanceConfig, "quick", ["pos_weight=1"]).pos_weight == 1.0
+    assert make_config(ClassImbalanceConfig, "quick", ["pos_weight=none"]).pos_weight is None

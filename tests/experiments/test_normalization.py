@@ -2,11 +2,13 @@
 
 import pytest
 import torch
-from torch import nn
 
-from mllab.data import TensorLoader
-from mllab.experiments.normalization import (DeepNet, StepsToTarget, _batch_independence, cross_entropy_sum,
-                                             fit_until, loss_hessian)
+from mllab.core.config import make_config
+from mllab.core.errors import BadInput
+from mllab.experiments.normalization import BatchNormConfig, FeatureNormalizationConfig, _batch_independence, _arms, \
+    loss_hessian
+from mllab.models import DeepNet
+from mllab.train.losses import cross_entropy_sum
 
 
 def test_loss_hessian_at_zero_is_the_closed_form():
@@ -17,20 +19,24 @@ def test_loss_hessian_at_zero_is_the_closed_form():
     torch.testing.assert_close(loss_hessian(x, y), expected)
 
 
-def test_steps_to_target_stops_fit_when_the_target_is_reached():
-    torch.manual_seed(0)
-    x = torch.randn(64, 2)
-    y = (x[:, 0] > 0).long()
-    model = nn.Linear(2, 2)
-    tracker = StepsToTarget(lambda m: float((m(x).argmax(1) == y).float().mean()), 0.95)
-    fit_until(model, tracker, loss_fn=cross_entropy_sum, loader=TensorLoader((x, y), 16, seed=0),
-              optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=50)
-    assert tracker.steps is not None and tracker.curve[-1] == (tracker.steps, tracker.curve[-1][1])
-    assert tracker.curve[-1][1] >= 0.95 and all(v < 0.95 for _, v in tracker.curve[:-1])
-    never = StepsToTarget(lambda m: 0.0, 1.0, every=2)
-    fit_until(nn.Linear(2, 2), never, loss_fn=cross_entropy_sum, loader=TensorLoader((x, y), 16, seed=0),
-              optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2)
-    assert never.steps is None and [s for s, _ in never.curve] == [2, 4, 6, 8]
+def test_standardised_arm_has_zero_mean_unit_variance_and_is_raw_when_off():
+    inputs, y = _arms(0, standardise=True)
+    x = inputs["standardised"]
+    assert x.mean(dim=0).abs().max() < 1e-4 and (x.std(dim=0) - 1).abs().max() < 1e-4
+    assert inputs["raw"].std(dim=0).max() / inputs["raw"].std(dim=0).min() > 1e3  # scales differ a lot
+    off, _ = _arms(0, standardise=False)
+    assert torch.equal(off["standardised"], off["raw"])  # the negative control: raw in both arms
+
+
+@pytest.mark.parametrize("cls,override,field", [
+    (BatchNormConfig, "micro_batch=3", "micro_batch"), (BatchNormConfig, "width=60", "width"),
+    (BatchNormConfig, "tested_norm=weight", "tested_norm"), (BatchNormConfig, "seeds=1", "seeds"),
+    (BatchNormConfig, "target_accuracy=1", "target_accuracy"), (FeatureNormalizationConfig, "lrs=0", "lrs"),
+    (FeatureNormalizationConfig, "speedup=0.5", "speedup"), (FeatureNormalizationConfig, "max_steps=0", "max_steps"),
+])
+def test_bad_config_values_are_bad_input_naming_the_field(cls, override, field):
+    with pytest.raises(BadInput, match=f"--set {field}"):
+        make_config(cls, "quick", [override])
 
 
 def _accumulated_gradient(model, x, y, micro):

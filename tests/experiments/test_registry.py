@@ -24,6 +24,15 @@ def test_config_fields_have_help_and_every_profile_validates(experiment):
     assert experiment.section in SECTIONS and experiment.claim.strip() and experiment.doc.strip()
 
 
+@pytest.mark.parametrize("experiment", all_experiments(), ids=lambda e: e.name)
+def test_claim_text_is_formatted_from_the_config(experiment):
+    for profile in PROFILES:
+        text = experiment.claim_text(make_config(experiment.config_cls, profile))
+        assert "{" not in text and "}" not in text, text  # every placeholder names a config field
+    fields = {f.name for f in dataclasses.fields(experiment.config_cls)}
+    assert set(experiment.threshold_fields) <= fields
+
+
 def test_every_issue_section_so_far_has_experiments():
     sections = {e.section for e in all_experiments()}
     assert {"training", "optimization", "classification", "normalization", "rl"} <= sections

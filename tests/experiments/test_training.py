@@ -1,6 +1,6 @@
-"""Components of the "training" section's experiments: sigmoid sums, configs, and smoke runs with numbers."""
+"""Components of the "training" section's experiments: sigmoid sums, random features, label noise, the
+accumulation recipes, configs, and smoke runs with numbers."""
 
-import re
 
 import pytest
 import torch
@@ -9,9 +9,14 @@ from mllab.core.config import make_config
 from mllab.core.errors import BadInput
 from mllab.core.registry import REGISTRY
 from mllab.core.run import execute
+from mllab.data.noisy import with_label_noise
+from mllab.experiments.training.accumulation import AccumulationConfig
+from mllab.experiments.training.accumulation import compare as accumulation_compare
 from mllab.experiments.training.approximation import SigmoidApproximationConfig, fit_together
 from mllab.experiments.training.depth import DepthConfig
+from mllab.experiments.training.double_descent import DoubleDescentConfig, sweep
 from mllab.experiments.training.regularization import OverfittingConfig
+from mllab.models.random_features import RandomReLUFeatures
 from mllab.models.sigmoids import SigmoidSum, hard_sigmoid
 
 
@@ -57,18 +62,29 @@ def test_fitting_together_equals_fitting_alone():
 def test_overfitting_config_rejects_unknown_dataset():
     with pytest.raises(BadInput, match="dataset"):
         make_config(OverfittingConfig, "quick", ["dataset=imagenet"])
-    with pytest.raises(BadInput, match="dropout"):
-        make_config(OverfittingConfig, "quick", ["dropout=1.0"])
+    with pytest.raises(BadInput, match="dropouts"):
+        make_config(OverfittingConfig, "quick", ["dropouts=0.2,1.0"])
+    with pytest.raises(BadInput, match="weight_decays"):
+        make_config(OverfittingConfig, "quick", ["weight_decays=-0.1"])
     assert make_config(OverfittingConfig, "quick", ["dataset=mnist5k"]).dataset == "mnist5k"
 
 
 def test_other_configs_reject_bad_values():
-    with pytest.raises(BadInput, match="depths"):
-        make_config(DepthConfig, "quick", ["depths=8,2"])
+    with pytest.raises(BadInput, match="deep"):
+        make_config(DepthConfig, "quick", ["deep=1"])  # shallower than shallow = 2
+    assert make_config(DepthConfig, "quick", ["deep=2"]).deep == 2  # equal depths: the negative control
     with pytest.raises(BadInput, match="activation"):
         make_config(DepthConfig, "quick", ["activation=gelu"])
     with pytest.raises(BadInput, match="sizes"):
         make_config(SigmoidApproximationConfig, "quick", ["sizes=4,2"])
+    with pytest.raises(BadInput, match="width_ratios"):
+        make_config(DoubleDescentConfig, "quick", ["width_ratios=0.25,0.5,2"])  # no threshold ratio 1
+    with pytest.raises(BadInput, match="narrow_ratio"):
+        make_config(DoubleDescentConfig, "quick", ["narrow_ratio=0.3"])  # not in the grid
+    with pytest.raises(BadInput, match="label_noise"):
+        make_config(DoubleDescentConfig, "quick", ["label_noise=1.5"])
+    with pytest.raises(BadInput, match="memory_share"):
+        make_config(AccumulationConfig, "quick", ["memory_share=1"])
 
 
 def test_overfitting_needs_data_dir_for_mnist(tmp_path):
@@ -78,12 +94,56 @@ def test_overfitting_needs_data_dir_for_mnist(tmp_path):
     assert not (tmp_path / "rec").exists()
 
 
-@pytest.mark.parametrize("name", ["overfitting", "sigmoid-approximation", "model-bias-vs-optimization"])
-def test_smoke_run_checks_carry_numbers(name, tmp_path):
-    result, _ = execute(REGISTRY[name], profile="smoke", out=tmp_path / "rec", device="cpu")
-    assert result["verdict"] in ("holds", "fails"), result.get("error")
-    assert len(result["checks"]) >= 2
-    for check in result["checks"]:
-        assert re.search(r"\d\.\d", check["observed"]), check  # a measured number, not just words
-        assert check["expected"]
-    assert result["metrics"]
+def test_label_noise_flips_exactly_the_fraction_to_other_classes():
+    labels = torch.arange(1000) % 10
+    noisy, flipped = with_label_noise(labels, 0.15, 10, generator=torch.Generator().manual_seed(0))
+    assert int(flipped.sum()) == 150
+    assert torch.all(noisy[flipped] != labels[flipped]) and torch.equal(noisy[~flipped], labels[~flipped])
+    assert noisy.min() >= 0 and noisy.max() <= 9
+    shifts = (noisy[flipped] - labels[flipped]) % 10  # uniform over the 9 wrong classes
+    assert set(shifts.tolist()) == set(range(1, 10))
+    with pytest.raises(BadInput, match="fraction"):
+        with_label_noise(labels, 1.2, 10)
+
+
+def test_random_features_min_norm_interpolates_and_ridge_matches_primal_form():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 5, generator=g, dtype=torch.float64), torch.randn(30, 3, generator=g, dtype=torch.float64)
+    wide = RandomReLUFeatures(5, 80, generator=torch.Generator().manual_seed(1)).fit(x, y)
+    phi = wide.features(x)  # (30, 80)
+    assert torch.allclose(wide.predict(x), y, atol=1e-8)  # N > n: interpolates
+    # minimum norm: β lies in the row space of Φ, β = Φᵀ (Φ Φᵀ)⁻¹ Y
+    assert torch.allclose(wide.readout, phi.T @ torch.linalg.solve(phi @ phi.T, y), atol=1e-6)
+    narrow = RandomReLUFeatures(5, 10, generator=torch.Generator().manual_seed(1)).fit(x, y)
+    assert ((narrow.predict(x) - y) ** 2).mean() > 0.1  # N < n: cannot interpolate
+    ridge = RandomReLUFeatures(5, 10, generator=torch.Generator().manual_seed(1)).fit(x, y, ridge=0.5)
+    phi = ridge.features(x)
+    primal = torch.linalg.solve(phi.T @ phi + 0.5 * torch.eye(10, dtype=phi.dtype), phi.T @ y)
+    assert torch.allclose(ridge.readout, primal, atol=1e-8)
+
+
+def test_double_descent_sweep_peaks_at_the_threshold_on_noisy_labels():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 10, generator=g, dtype=torch.float64) * 2
+    labels, test_labels = torch.arange(80) % 4, torch.arange(400) % 4
+    x = centres[labels] + torch.randn(80, 10, generator=g, dtype=torch.float64)
+    x_test = centres[test_labels] + torch.randn(400, 10, generator=g, dtype=torch.float64)
+    noisy, _ = with_label_noise(labels, 0.2, 4, generator=g)
+    targets = torch.nn.functional.one_hot(noisy, 4).double()
+    out = sweep(x, targets, x_test, test_labels, [20, 80, 1600], ridge=0.0, seed=0)
+    assert out["train_mse"][0] > 0.1 and max(out["train_mse"][1:]) < 1e-12  # interpolates from N = n on
+    assert out["test_mse"][1] > 5 * max(out["test_mse"][0], out["test_mse"][2])  # the peak at N = n
+
+
+@pytest.mark.parametrize("recipe", ["exact", "naive"])
+def test_accumulation_recipes_on_equal_and_unequal_micro_batches(recipe):
+    cfg = make_config(AccumulationConfig, "smoke", [f"recipe={recipe}"])
+    x, y = torch.rand(200, 64, dtype=torch.float64), torch.randint(0, 10, (200,))
+    equal = accumulation_compare(x[:128], y[:128], cfg, seed=0, batch_size=cfg.micro_batch)
+    unequal = accumulation_compare(x[:128], y[:128], cfg, seed=0, batch_sizes=cfg.unequal_sizes)
+    assert max(equal.tested) < 1e-12  # with equal micro-batches both recipes give the big batch's gradient
+    if recipe == "exact":
+        assert max(unequal.tested) < 1e-12 and unequal.weight_difference < 1e-12
+    else:  # mean loss / k weights a 5-item micro-batch like a 25-item one
+        assert max(unequal.tested) > 1e-2 and unequal.weight_difference > 1e-6
+    assert max(unequal.naive) > 1e-2  # the sanity probe sees the naive recipe's error either way

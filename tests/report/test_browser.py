@@ -164,7 +164,8 @@ def test_smoke_tour_report_in_chromium(browser, tmp_path):
 def test_crawler_reports_a_missing_image_and_a_broken_link(browser, fake_registry, fake_runs, tmp_path):
     index = build_report(fake_runs, tmp_path / "report")
     clean = crawl(browser, index)
-    assert clean.problems == [] and clean.listed == ["fake-rises", "fake-breaks", "fake-falls", "fake-never"]
+    assert clean.problems == []
+    assert clean.listed == ["fake-rises", "fake-breaks", "fake-falls", "fake-compares", "fake-never"]
     assert clean.images[index.resolve()] == 2  # thumbnails of fake-rises and fake-falls
 
     broken = tmp_path / "broken"

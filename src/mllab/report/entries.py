@@ -1,26 +1,31 @@
 """What the report shows of one experiment: its registry entry joined with its latest run record.
 
-`collect(runs_dir)` returns one `Entry` per registered experiment, in the notes' section order;
-an experiment without a record is an entry with verdict "not run".
+`collect(runs_dir)` returns one `Entry` per registered experiment, in the notes' section order; records
+are found at any depth under runs_dir (`core.records`), and an experiment without one is an entry with
+verdict "not run". Numbers are shown to significant digits (`report.format`), docstrings as Markdown.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import textwrap
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from markdown_it import MarkdownIt
+
 import mllab
 from mllab.core.config import config_dict, field_help, make_config
-from mllab.core.records import latest_record
+from mllab.core.records import latest_records
 from mllab.core.registry import Experiment, all_experiments
-from mllab.core.run import code_version
+from mllab.core.run import code_version, reproduce_command
+from mllab.report.format import comparison_text, format_value, margin_text, mean_se, sig, tidy_numbers
 
-VERDICTS = ("holds", "fails", "error", "not run")
+__all__ = ["Entry", "collect", "counts", "doc_html", "format_value", "make_entry", "slugify"]
+
+VERDICTS = ("holds", "fails", "error", "not judged", "not run")
 KEY_METRICS = 3  # scalar metrics shown on the index beside the checks
 LOG_LINES = 200  # lines of log.txt shown on an experiment's page
 
@@ -47,11 +52,15 @@ class Entry:
     versions: list[tuple[str, str]] = field(default_factory=list)
     outdated: bool = False  # the record was made by other code than the current source file
     log_tail: str = ""
+    command: str = ""  # the `mllab run ...` that makes this record again (or a first one)
+    modified_claim: list[str] = field(default_factory=list)  # threshold fields the run changed
+    claim_checks: list[dict[str, Any]] = field(default_factory=list)  # see `check_view`
+    sanity_checks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def doc_blocks(self) -> list[tuple[str, str]]:
-        """The docstring as ("p" | "lines" | "pre", text) blocks; see `doc_blocks`."""
-        return doc_blocks(self.doc)
+    def doc_html(self) -> str:
+        """The docstring rendered as Markdown (raw HTML in it is escaped)."""
+        return doc_html(self.doc)
 
     @property
     def badge(self) -> str:
@@ -72,21 +81,15 @@ def slugify(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "experiment"
 
 
-def doc_blocks(doc: str) -> list[tuple[str, str]]:
-    """Split a docstring at blank lines: prose paragraphs are re-flowed ("p"), lists keep their line
-    breaks ("lines"), indented blocks (code, formulas) keep their layout ("pre")."""
-    blocks = []
-    for paragraph in re.split(r"\n\s*\n", doc.strip()):
-        lines = paragraph.splitlines()
-        if not lines:
-            continue
-        if any(line.startswith((" ", "\t")) for line in lines):
-            blocks.append(("pre", textwrap.dedent(paragraph)))
-        elif any(re.match(r"([-*•]|\d+[.)])\s", line) for line in lines):
-            blocks.append(("lines", paragraph))
-        else:
-            blocks.append(("p", " ".join(line.strip() for line in lines)))
-    return blocks
+@cache
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def doc_html(doc: str) -> str:
+    """A docstring as HTML: CommonMark (backticks are code, `-` lines a list, indented blocks keep their
+    layout as code), tables allowed, raw HTML escaped."""
+    return _markdown().render(doc.strip()) if doc.strip() else ""
 
 
 def source_path(path: Path) -> str:
@@ -97,31 +100,6 @@ def source_path(path: Path) -> str:
     except ValueError:
         return str(path)
     return ("src/" if root.name == "src" else "") + relative
-
-
-def format_value(value: Any, limit: int = 160) -> str:
-    """A number or small structure as short text: floats to 4 significant digits, long lists cut."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or isinstance(value, (int, str)):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = json.dumps(_round(value), separators=(", ", ": "))
-    if len(text) > limit:
-        size = f" ({len(value)} items)" if isinstance(value, (list, dict)) else ""
-        text = text[: limit - 1] + "…" + size
-    return text
-
-
-def _round(value: Any) -> Any:
-    if isinstance(value, float):
-        return float(f"{value:.4g}")
-    if isinstance(value, list):
-        return [_round(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _round(v) for k, v in value.items()}
-    return value
 
 
 def _is_scalar(value: Any) -> bool:
@@ -149,11 +127,38 @@ def _log_tail(record: Path) -> str:
     return ("… " + str(cut) + " earlier lines in log.txt\n" if cut > 0 else "") + "\n".join(lines[-LOG_LINES:])
 
 
-def make_entry(experiment: Experiment, runs_dir: Path) -> Entry:
-    """Join the registry's experiment with its latest record under runs_dir (if any)."""
+def comparison_view(c: dict[str, Any]) -> dict[str, str]:
+    """A `run.compare` record as the page's cells: each arm's mean ± SE, the difference, bound, margin."""
+    a, b = c["a"], c["b"]
+    bound = c.get("lower_bound")
+    return {"a_label": str(a["label"]), "a": mean_se(a["mean"], a["se"]), "b_label": str(b["label"]),
+            "b": mean_se(b["mean"], b["se"]), "n": str(c.get("n", "")),
+            "paired": "paired" if c.get("paired") else "unpaired",
+            "scale": "log-ratio" if c.get("log") else "difference",
+            "difference": mean_se(c.get("difference"), c.get("se")),
+            "lower_bound": sig(bound) if isinstance(bound, (int, float)) else "—", "margin": margin_text(c),
+            "better": str(c.get("better", "higher")), "text": comparison_text(c)}
+
+
+def check_view(check: dict[str, Any]) -> dict[str, Any]:
+    """A check of result.json as the templates show it: numbers to significant digits."""
+    comparison = check.get("comparison")
+    return {"name": str(check.get("name", "")), "passed": bool(check.get("passed")),
+            "kind": check.get("kind", "claim"),
+            "observed": comparison_text(comparison) if comparison else tidy_numbers(str(check.get("observed", ""))),
+            "expected": tidy_numbers(str(check.get("expected") or "")),
+            "comparison": comparison_view(comparison) if comparison else None}
+
+
+def make_entry(experiment: Experiment, found: tuple[Path, dict[str, Any]] | None) -> Entry:
+    """Join the registry's experiment with its latest record `found` ((folder, result), or None)."""
     entry = Entry(name=experiment.name, slug=slugify(experiment.name), section=experiment.section,
-                  claim=experiment.claim, doc=experiment.doc, source=source_path(experiment.source_file))
-    found = latest_record(runs_dir, experiment.name)
+                  claim=experiment.claim, doc=experiment.doc, source=source_path(experiment.source_file),
+                  command=f"mllab run {experiment.name}")
+    try:
+        entry.claim = experiment.claim_text()
+    except Exception:  # a config that cannot be built: the template is better than a broken report
+        pass
     if found is None:
         try:
             entry.config = _config_rows(experiment, config_dict(make_config(experiment.config_cls)))
@@ -164,6 +169,13 @@ def make_entry(experiment: Experiment, runs_dir: Path) -> Entry:
     record, result = found
     entry.record, entry.result = record, result
     entry.verdict = result.get("verdict") if result.get("verdict") in VERDICTS else "error"
+    entry.claim = tidy_numbers(str(result.get("claim") or entry.claim))
+    entry.modified_claim = [str(f) for f in result.get("modified_claim") or []]
+    entry.command = result.get("command") or reproduce_command(experiment, result.get("profile", "quick"),
+                                                               result.get("seed", 0), ())
+    checks = [check_view(c) for c in result.get("checks") or []]
+    entry.claim_checks = [c for c in checks if c["kind"] != "sanity"]
+    entry.sanity_checks = [c for c in checks if c["kind"] == "sanity"]
     entry.figures, entry.missing_figures = _record_figures(record, result)
     entry.config = _config_rows(experiment, result.get("config") or {})
     metrics = result.get("metrics") or {}
@@ -177,7 +189,8 @@ def make_entry(experiment: Experiment, runs_dir: Path) -> Entry:
 
 def collect(runs_dir: Path) -> list[Entry]:
     """One entry per registered experiment, in the notes' order of sections."""
-    return [make_entry(e, Path(runs_dir)) for e in all_experiments()]
+    latest = latest_records(Path(runs_dir))
+    return [make_entry(e, latest.get(e.name)) for e in all_experiments()]
 
 
 def counts(entries: list[Entry]) -> dict[str, int]:

@@ -12,6 +12,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -59,8 +60,8 @@ class DQNConfig:
     """hidden layers of the Q-network"""
     double_dqn: bool = False
     """pick a' with the online network and value it with the target network (van Hasselt et al. 2016)"""
-    loss: str = "huber"
-    """huber | mse"""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss: huber (smooth L1) or mse"""
     max_grad_norm: float = 10.0
     """clip the gradient's global norm to this (0: no clipping)"""
     evaluation_frequency: int = 5000
@@ -71,54 +72,69 @@ class DQNConfig:
     """stop once a greedy evaluation's mean return reaches this (inf: never stop early)"""
 
 
+LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
 def q_network(observation_size: int, n_actions: int, config: DQNConfig) -> torch.nn.Module:
     """Q(s, ·): observation (B, observation_size) -> action values (B, n_actions)."""
     return MLP(observation_size, n_actions, width=config.width, depth=config.depth)
 
 
+def bellman_target(rewards: torch.Tensor, terminated: torch.Tensor, gamma: float, next_target_values: torch.Tensor,
+                   next_online_values: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) TD targets from Q'(s', ·) (B, A) and, for Double DQN, the online network's Q(s', ·) (B, A)."""
+    if next_online_values is None:
+        next_value = next_target_values.max(1).values  # max_a' Q'(s', a')
+    else:
+        next_action = next_online_values.argmax(1, keepdim=True)  # a' = argmax_a Q(s', a): (B, 1)
+        next_value = next_target_values.gather(1, next_action).squeeze(1)  # Q'(s', a')
+    return rewards + gamma * (1 - terminated) * next_value  # y = r + γ (1 − terminated) · value of s'
+
+
 def td_target(target_network: torch.nn.Module, rewards: torch.Tensor, next_observations: torch.Tensor,
               terminated: torch.Tensor, gamma: float, q_network: torch.nn.Module | None = None) -> torch.Tensor:
-    """(B,) targets. With `q_network` given (Double DQN) a' = argmax_a Q(s', a) is valued by Q'."""
+    """(B,) targets. Plain DQN: y = r + γ max_a' Q'(s', a'). With `q_network` given (Double DQN, van Hasselt
+    et al. 2016): y = r + γ Q'(s', argmax_a Q(s', a)), the online network picks, the target network values."""
     with torch.no_grad():
-        next_values = target_network(next_observations)  # (B, A)
-        if q_network is None:
-            next_value = next_values.max(1).values  # max_a' Q'(s', a')
-        else:
-            next_action = q_network(next_observations).argmax(1, keepdim=True)  # (B, 1)
-            next_value = next_values.gather(1, next_action).squeeze(1)  # Q'(s', argmax_a Q(s', a))
-        return rewards + gamma * (1 - terminated) * next_value  # y = r + γ (1 − terminated) max_a' Q'(s', a')
+        online = None if q_network is None else q_network(next_observations)  # (B, A)
+        return bellman_target(rewards, terminated, gamma, target_network(next_observations), online)
 
 
 def gradient_phase(network: torch.nn.Module, target_network: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                   buffer: ReplayBuffer, loss_fn, config: DQNConfig) -> None:
-    """`config.gradient_steps` minibatch updates of the online network.
+                   buffer: ReplayBuffer, loss_fn, config: DQNConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """`config.gradient_steps` minibatch updates of the online network; returns the phase's mean TD loss and
+    mean Q(s, a) over its minibatches (0-d tensors, read by the caller: no host sync per step).
 
-    Q' does not change during the phase, so (for plain DQN) all the phase's minibatches are drawn at once
-    and their targets come from one forward pass of Q' (G·B rows) instead of G small ones; the updates
-    themselves stay sequential. Double DQN needs the current online network for a', so it goes batch by batch.
+    Q' does not change during the phase, so all the phase's minibatches are drawn at once and Q'(s', ·) comes
+    from one forward pass (G·B rows) instead of G small ones; the updates themselves stay sequential. Double
+    DQN's a' = argmax_a Q(s', a) uses the online network as it is at each step, so that pass stays per step.
     """
     steps, size = config.gradient_steps, config.batch_size
-    batched = not config.double_dqn
-    if batched:
-        phase = buffer.sample(steps * size)  # (G·B, ...)
-        targets = td_target(target_network, phase["rewards"], phase["next_observations"], phase["terminated"],
-                            config.gamma)  # (G·B,)
+    phase = buffer.sample(steps * size)  # (G·B, ...)
+    with torch.no_grad():
+        next_target_values = target_network(phase["next_observations"])  # Q'(s', ·): (G·B, A)
+        if not config.double_dqn:
+            targets = bellman_target(phase["rewards"], phase["terminated"], config.gamma, next_target_values)
+    loss_sum, q_sum = torch.zeros(()), torch.zeros(())
     for g in range(steps):
-        if batched:
-            rows = slice(g * size, (g + 1) * size)
-            observations, actions, y = phase["observations"][rows], phase["actions"][rows], targets[rows]
+        rows = slice(g * size, (g + 1) * size)
+        observations, actions = phase["observations"][rows], phase["actions"][rows]  # (B, obs), (B,)
+        if config.double_dqn:
+            with torch.no_grad():
+                y = bellman_target(phase["rewards"][rows], phase["terminated"][rows], config.gamma,
+                                   next_target_values[rows], network(phase["next_observations"][rows]))  # (B,)
         else:
-            batch = buffer.sample(size)
-            observations, actions = batch["observations"], batch["actions"]
-            y = td_target(target_network, batch["rewards"], batch["next_observations"], batch["terminated"],
-                          config.gamma, network)
+            y = targets[rows]  # (B,)
         q_value = network(observations).gather(1, actions[:, None]).squeeze(1)  # Q(s, a): (B,)
-        loss = loss_fn(q_value, y)
+        loss = loss_fn(q_value, y)  # L = ℓ(y − Q(s, a)), mean over the batch
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
         optimizer.step()
+        loss_sum += loss.detach()
+        q_sum += q_value.detach().mean()
+    return loss_sum / steps, q_sum / steps
 
 
 def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> float:
@@ -161,6 +177,7 @@ class DQNResult:
     network: torch.nn.Module
     episode_returns: list[tuple[int, float]]  # (global step at the episode's end, return) of training episodes
     evaluations: list[dict] = field(default_factory=list)  # step, mean, std, train_seconds
+    updates: list[dict] = field(default_factory=list)  # per gradient phase: step, td_loss, q_values (mean Q(s, a))
     reached_step: int | None = None  # first step whose greedy evaluation mean reached target_return
     reached_seconds: float | None = None  # training wall time (evaluations excluded) up to then
     reached_cpu_seconds: float | None = None  # the same in CPU time of this process (robust to a busy machine)
@@ -183,7 +200,9 @@ def train(config: DQNConfig, seed: int = 0, progress: bool | None = None) -> DQN
     target_network.load_state_dict(network.state_dict())
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate, fused=True)  # one kernel per step
     buffer = ReplayBuffer(config.buffer_size, env.observation_space.shape, seed=seed)
-    loss_fn = F.smooth_l1_loss if config.loss == "huber" else F.mse_loss
+    if config.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {config.loss!r}")
+    loss_fn = LOSSES[config.loss]
     result = DQNResult(network, [])
     recent = deque(maxlen=20)
     show = sys.stderr.isatty() if progress is None else progress
@@ -212,7 +231,8 @@ def train(config: DQNConfig, seed: int = 0, progress: bool | None = None) -> DQN
 
         if global_step > config.learning_starts:
             if global_step % config.train_frequency == 0:
-                gradient_phase(network, target_network, optimizer, buffer, loss_fn, config)
+                td_loss, q_values = gradient_phase(network, target_network, optimizer, buffer, loss_fn, config)
+                result.updates.append({"step": global_step, "td_loss": float(td_loss), "q_values": float(q_values)})
             if global_step % config.target_network_frequency == 0:
                 target_network.load_state_dict(network.state_dict())
 

@@ -1,13 +1,22 @@
-"""Figures of the rl section: grid policies, Q-tables, CliffWalking curves and paths."""
+"""Figures of the rl section, in the `mllab.core.figures` style: greedy policies drawn as arrows on the
+environment's map (FrozenLake, Taxi, CliffWalking), learning curves and DQN's training diagnostics.
+
+Grid convention: row r, column c, row 0 at the top; an arrow (dx, dy) points right for dx > 0, down for dy > 0.
+"""
 
 from __future__ import annotations
 
-import gymnasium as gym
-import matplotlib.pyplot as plt
+from typing import Any
+
 import numpy as np
 
-ARROWS = {0: (-1, 0), 1: (0, 1), 2: (1, 0), 3: (0, -1)}  # FrozenLake: left, down, right, up as (dx, dy-down)
-CLIFF_MOVES = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}  # CliffWalking: up, right, down, left
+from mllab.core import figures
+
+FROZEN_LAKE_MOVES = {0: (-1, 0), 1: (0, 1), 2: (1, 0), 3: (0, -1)}  # left, down, right, up
+CLIFF_MOVES = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}  # up, right, down, left
+TAXI_MOVES = {0: (0, 1), 1: (0, -1), 2: (1, 0), 3: (-1, 0)}  # south, north, east, west
+TAXI_LABELS = {4: "P", 5: "D"}  # pick up, drop off
+TAXI_STOPS = "RGYB"  # env.unwrapped.locs, in order
 
 
 def smooth(values, window: int) -> np.ndarray:
@@ -21,48 +30,117 @@ def smooth(values, window: int) -> np.ndarray:
     return (cumulative[index] - cumulative[start]) / (index - start)
 
 
-def plot_grid_policy(env: gym.Env, q: np.ndarray, title: str):
-    """FrozenLake map: colour = max_a Q(s, a), arrow = greedy action, letters = holes (H) and goal (G)."""
-    desc = env.unwrapped.desc.astype(str)  # (rows, columns)
+def draw_policy(ax: Any, actions: np.ndarray, moves: dict[int, tuple[int, int]], *,
+                background: np.ndarray | None = None, background_label: str = "", labels: dict[int, str] | None = None,
+                marks: dict[tuple[int, int], str] | None = None, fig: Any = None, vmin: float | None = None) -> None:
+    """Arrows for the greedy action of each cell; actions (rows, columns), −1 = no arrow (a terminal cell).
+
+    background (rows, columns): a value per cell drawn as colour (with a colorbar labelled `background_label`);
+    labels: text for actions that are not moves (Taxi's pick-up / drop-off); marks: letters on cells;
+    vmin: clip the colour scale from below (the colorbar's arrow marks clipped cells)."""
+    rows, columns = actions.shape
+    if background is not None:
+        clipped = vmin is not None and background.min() < vmin
+        image = ax.imshow(np.maximum(background, vmin) if clipped else background, cmap="viridis",
+                          interpolation="nearest")
+        (fig or ax.figure).colorbar(image, ax=ax, label=background_label, shrink=0.85,
+                                    extend="min" if clipped else "neither")
+    else:
+        ax.imshow(np.zeros((rows, columns)), cmap="Greys", vmin=0, vmax=1)
+    for (r, c), action in np.ndenumerate(actions):
+        if marks and (r, c) in marks:
+            ax.text(c, r, marks[(r, c)], ha="center", va="center", color="white", fontweight="bold", fontsize=11,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.55, "linewidth": 0})
+        elif action in moves:
+            dx, dy = moves[int(action)]
+            ax.annotate("", xy=(c + 0.32 * dx, r + 0.32 * dy), xytext=(c - 0.32 * dx, r - 0.32 * dy),
+                        arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 1.6})
+        elif labels and action in labels:
+            ax.text(c, r, labels[int(action)], ha="center", va="center", color="black", fontsize=10,
+                    fontweight="bold", bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "linewidth": 0})
+    ax.set_xticks(range(columns))
+    ax.set_yticks(range(rows))
+    ax.grid(False)
+    ax.set(xlabel="column", ylabel="row")
+
+
+def frozen_lake_policy(ax: Any, desc: np.ndarray, policy: np.ndarray, values: np.ndarray, title: str) -> None:
+    """FrozenLake: the greedy action of every frozen cell on V^π; H holes, G goal, S start."""
     rows, columns = desc.shape
-    fig, ax = plt.subplots(figsize=(0.6 * columns + 1.5, 0.6 * rows + 0.6))
-    image = ax.imshow(q.max(1).reshape(rows, columns), cmap="viridis")
-    fig.colorbar(image, ax=ax, label="max_a Q(s, a)")
-    for s, action in enumerate(q.argmax(1)):
-        r, c = divmod(s, columns)
-        if desc[r, c] in "HG":
-            ax.text(c, r, desc[r, c], ha="center", va="center", color="white", fontweight="bold")
-        else:
-            dx, dy = ARROWS[int(action)]
-            ax.arrow(c - 0.25 * dx, r - 0.25 * dy, 0.3 * dx, 0.3 * dy, head_width=0.15, color="white")
-    ax.set(title=title, xticks=[], yticks=[])
-    return fig
+    actions = policy.reshape(rows, columns).copy()
+    marks = {(r, c): desc[r, c] for r in range(rows) for c in range(columns) if desc[r, c] in "HG"}
+    draw_policy(ax, actions, FROZEN_LAKE_MOVES, background=values.reshape(rows, columns),
+                background_label=r"$V^\pi(s)$", marks=marks)
+    ax.set_title(title)
 
 
-def plot_q_table(q: np.ndarray, title: str):
-    """The table itself: states down, actions across."""
-    fig, ax = plt.subplots(figsize=(4, 6))
-    image = ax.imshow(q, aspect="auto", cmap="viridis", interpolation="nearest")
-    fig.colorbar(image, ax=ax, label="Q(s, a)")
-    ax.set(title=title, xlabel="action", ylabel="state")
-    return fig
+def taxi_policy(ax: Any, env: Any, policy: np.ndarray, values: np.ndarray, passenger: int, destination: int,
+                title: str) -> None:
+    """Taxi: the greedy action in each of the 25 taxi cells for one passenger location (0–3 a stop, 4 in the
+    taxi) and destination; walls drawn from the map, stops lettered (* the destination), P pick up, D drop off.
+    Colour: V^π of those 25 states, clipped at −20 (a policy that never delivers sits near −1/(1−γ)); a red ×
+    marks cells from which the greedy policy never delivers."""
+    unwrapped = env.unwrapped
+    states = np.array([[unwrapped.encode(r, c, passenger, destination) for c in range(5)] for r in range(5)])
+    draw_policy(ax, policy[states], TAXI_MOVES, background=values[states], background_label=r"$V^\pi(s)$",
+                labels=TAXI_LABELS, vmin=-20.0)
+    for (r, c), value in np.ndenumerate(values[states]):
+        if value < -100:  # more than 100 steps of −1 without delivering: it loops
+            ax.plot(c + 0.3, r + 0.3, "x", color=figures.FAILS, markersize=9, mew=2.5)
+    desc = unwrapped.desc.astype(str)  # (7, 11): cell (r, c) at (r + 1, 2c + 1), walls '|' between
+    for r in range(5):
+        for c in range(4):
+            if desc[r + 1, 2 * c + 2] == "|":
+                ax.plot([c + 0.5, c + 0.5], [r - 0.5, r + 0.5], color="black", lw=3)
+    for i, (r, c) in enumerate(unwrapped.locs):
+        text = TAXI_STOPS[i] + ("*" if i == destination else "")
+        ax.text(c - 0.45, r - 0.45, text, ha="left", va="top", color="white", fontsize=8, fontweight="bold",
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
+    ax.set_title(title)
 
 
-def plot_cliff(online: dict[str, np.ndarray], paths: dict[str, list[list[int]]], start: int, columns: int = 12):
-    """Left: sum of rewards per episode (mean over runs, Figure 6.4's axes); right: run 0's greedy paths."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
-    for algorithm, returns in online.items():
-        left.plot(smooth(returns.mean(0), 10), label=algorithm.upper() if algorithm == "sarsa" else "Q-learning")
-    left.set(title=f"CliffWalking, ε = 0.1 ({len(next(iter(online.values())))} runs averaged)", xlabel="episode",
-             ylabel="sum of rewards during episode", ylim=(-100, 0))
-    left.legend()
-    rows = (start // columns) + 1
-    grid = np.zeros((rows, columns))
-    grid[-1, 1:-1] = 1  # the cliff
-    right.imshow(grid, cmap="Greys", vmin=0, vmax=2)
-    for offset, (algorithm, runs) in zip((-0.12, 0.12), paths.items()):
-        ys, xs = np.divmod(np.array(runs[0]), columns)
-        right.plot(xs, ys + offset, "o-", markersize=3, label=f"{algorithm} (greedy, run 0)")
-    right.set(title="greedy paths (grey: the cliff)", xticks=[], yticks=[])
-    right.legend(fontsize=8, loc="upper right")
+def cliff_policy(ax: Any, q: np.ndarray, path: list[int], title: str, columns: int = 12) -> None:
+    """CliffWalking: the greedy action of each cell on max_a Q(s, a), the greedy path from the start (orange)
+    and the cliff (C). q (S, A)."""
+    rows = q.shape[0] // columns
+    actions = q.argmax(1).reshape(rows, columns)
+    marks = {(rows - 1, c): "C" for c in range(1, columns - 1)} | {(rows - 1, columns - 1): "G"}
+    draw_policy(ax, actions, CLIFF_MOVES, marks=marks, background=q.max(1).reshape(rows, columns),
+                background_label=r"$\max_a Q(s, a)$")
+    ys, xs = np.divmod(np.array(path), columns)
+    ax.plot(xs, ys, "-", color=figures.SERIES[1], lw=2.5, alpha=0.8)
+    ax.set_title(title)
+
+
+def learning_curve(ax: Any, returns: list[np.ndarray], optimum: float, window: int, title: str,
+                   optimum_label: str) -> None:
+    """Mean over runs of the moving mean of training returns (band: the runs' range) beside the optimum.
+
+    Returns far below the optimum (Taxi's first episodes lose hundreds) would flatten the region near it:
+    the y-axis is then symlog, linear within ±10 of zero."""
+    length = min(len(r) for r in returns)
+    ax.axhline(optimum, color=figures.BASELINE, ls="--", label=optimum_label)
+    ax.set(title=title, xlabel="training episode", ylabel=f"return (moving mean of {window})")
+    if length == 0:  # no run finished an episode (a smoke-sized budget)
+        figures.legend_below(ax, ncol=1)
+        return
+    curves = np.stack([smooth(r[:length], window) for r in returns])  # (runs, episodes)
+    episodes = np.arange(1, length + 1)
+    ax.fill_between(episodes, curves.min(0), curves.max(0), color=figures.SERIES[0], alpha=0.25, linewidth=0,
+                    label=f"range over {len(returns)} runs")
+    ax.plot(episodes, curves.mean(0), color=figures.SERIES[0], label="mean over runs")
+    if curves.min() < -10 * max(abs(optimum), 1):
+        ax.set_yscale("symlog", linthresh=10)
+    figures.legend_below(ax, ncol=1)
+
+
+def trim_ticks(fig: Any) -> Any:
+    """Drop tick labels outside each panel's view limits: matplotlib keeps them (invisible) in the tick list,
+    where the figure check counts them as text over the neighbouring panel. Returns `fig`."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for axis, (low, high) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
+            if axis.get_scale() == "linear" and not hasattr(ax, "_colorbar"):
+                slack = 1e-9 * abs(high - low)
+                axis.set_ticks([t for t in axis.get_ticklocs() if low - slack <= t <= high + slack])
     return fig

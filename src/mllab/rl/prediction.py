@@ -133,3 +133,39 @@ def example_6_4_episodes() -> list[Episode]:
     a, b, terminal = 0, 1, 2
     sequences = [[a, 0, b, 0]] + [[b, 1]] * 6 + [[b, 0]]
     return [episode_from(seq, terminal) for seq in sequences]
+
+
+# ---- learning curves on the random walk (Figure 6.2) ----------------------------------------------------
+
+def online_rms_curves(episodes: list[list[Episode]], method: str, alpha: float) -> np.ndarray:
+    """RMS error (runs, 1 + episodes) of online `method` ("td" | "mc") at step size α, before and after each
+    episode; episodes[r] is run r's sequence (every run starts from V = 0.5)."""
+    update = {"td": td_update, "mc": mc_update}[method]
+    errors = np.zeros((len(episodes), len(episodes[0]) + 1))
+    for r, run_episodes in enumerate(episodes):
+        values = random_walk_initial_values()
+        errors[r, 0] = rms_error(values)
+        for k, episode in enumerate(run_episodes):
+            update(values, episode, alpha)
+            errors[r, k + 1] = rms_error(values)
+    return errors
+
+
+def batch_rms_curves(episodes: list[list[Episode]], method: str) -> np.ndarray:
+    """RMS error (runs, episodes) of batch `method` after each episode, trained on all episodes so far.
+
+    All runs are solved together: run r's state s becomes index 7r + s, so one sweep updates every run."""
+    n_states = len(RANDOM_WALK_STATES) + 2
+    shifted, episode_index = [], []
+    for r, run_episodes in enumerate(episodes):
+        for k, e in enumerate(run_episodes):
+            shifted.append(Episode(e.states + n_states * r, e.rewards, e.next_states + n_states * r))
+            episode_index.append(np.full(len(e.states), k))
+    transitions, index = Transitions.of(shifted), np.concatenate(episode_index)
+    values = np.tile(random_walk_initial_values(), len(episodes))
+    errors = np.zeros((len(episodes), len(episodes[0])))
+    for k in range(len(episodes[0])):
+        values = batch_solve(transitions.select(index <= k), method, values, alpha=1.0, tolerance=1e-6)
+        per_run = values.reshape(len(episodes), n_states)[:, 1:-1]  # (runs, 5)
+        errors[:, k] = np.sqrt(((per_run - RANDOM_WALK_TRUE_VALUES) ** 2).mean(1))
+    return errors

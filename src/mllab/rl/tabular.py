@@ -239,3 +239,41 @@ def evaluate_greedy(env_id: str, q: np.ndarray, episodes: int = 1000, seed: int 
             done = terminated or truncated
     env.close()
     return returns
+
+
+# ---- the discounted MDP: exact policy evaluation --------------------------------------------------------
+
+def policy_matrices(model: TabularModel, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P_π (S, S) = p(s' | s, π(s)) over non-terminating outcomes and r_π (S,) = E[r | s, π(s)].
+
+    A terminating outcome contributes its reward and no continuation (its row of P_π sums to < 1)."""
+    rows = np.arange(model.n_states)
+    probability = model.probability[rows, policy]  # (S, K)
+    continuing = probability * ~model.terminated[rows, policy]  # (S, K)
+    transition = np.zeros((model.n_states, model.n_states))
+    np.add.at(transition, (rows[:, None].repeat(probability.shape[1], 1), model.next_state[rows, policy]), continuing)
+    reward = (probability * model.reward[rows, policy]).sum(1)  # (S,)
+    return transition, reward
+
+
+def policy_evaluation(model: TabularModel, policy: np.ndarray, gamma: float) -> np.ndarray:
+    """V^π (S,) of the deterministic `policy` (S,) in the discounted MDP with no time limit, exactly:
+    V^π = r_π + γ P_π V^π  ⇔  (I − γ P_π) V^π = r_π  (one linear solve; needs γ < 1)."""
+    if not 0 <= gamma < 1:
+        raise ValueError(f"policy_evaluation needs 0 <= gamma < 1 (the system is singular at 1), got {gamma}")
+    transition, reward = policy_matrices(model, policy)
+    return np.linalg.solve(np.eye(model.n_states) - gamma * transition, reward)
+
+
+def sampled_return(model: TabularModel, policy: np.ndarray, gamma: float, episodes: int, max_steps: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Discounted returns (episodes,) of `policy` from the start distribution, simulated for `max_steps`
+    steps at most (γ^max_steps is the most the cut-off can change): a Monte-Carlo check of `policy_evaluation`."""
+    env = BatchedEnv(TabularModel(model.probability, model.next_state, model.reward, model.terminated,
+                                  model.initial, None), runs=1, envs_per_run=episodes, rng=rng)
+    returns, discount = np.zeros(episodes), np.ones(episodes)
+    for _ in range(max_steps):
+        _, reward, terminated, _ = env.step(policy[env.state])
+        returns += discount * reward  # G = Σ_t γ^t R_{t+1}
+        discount = np.where(terminated, 0.0, discount * gamma)  # a finished episode adds nothing more
+    return returns

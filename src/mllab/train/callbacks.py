@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 from torch import nn
+
+from mllab.core.errors import TrainingError
 
 
 class StepsToTarget:
@@ -14,6 +17,9 @@ class StepsToTarget:
 
     below=True: lower is better (a loss); False: higher is better (an accuracy).
     `curve` keeps the (step, value) pairs measured; `steps` stays None if the target is never reached.
+    Each measurement reads floats on the host (a sync on a GPU; fit itself reads the loss at epoch ends only),
+    so it also checks fit's running loss there: a run whose loss turned non-finite raises TrainingError within
+    `every` steps instead of training on NaN weights to the epoch's end.
     """
 
     def __init__(self, measure: Callable[[nn.Module], float], target: float, every: int = 1, below: bool = False):
@@ -24,6 +30,9 @@ class StepsToTarget:
     def on_step_end(self, state, model: nn.Module) -> None:
         if state.global_step % self.every:
             return
+        if not math.isfinite(float(state.loss_sum())):  # Σ loss_sum of the epoch so far, on the device
+            raise TrainingError(f"StepsToTarget: non-finite training loss by step {state.global_step}; the run "
+                                "diverged before reaching the target")
         was_training = model.training
         model.eval()
         with torch.no_grad():

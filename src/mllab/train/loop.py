@@ -1,5 +1,5 @@
 """`fit`: the one training loop. Exact gradient accumulation, AMP, clipping, schedules, early stopping,
-DDP, checkpoints with bit-exact resume.
+DDP, checkpoints with bit-exact resume, hooks — and no host–device synchronisation per step.
 
 Contract. `loss_fn(model, batch) -> (loss_sum, n_items)`. A group of `accum_steps` micro-batches
 is one optimizer step. Before the group's first backward the loop counts its items (`count_items`,
@@ -11,6 +11,24 @@ exactly the gradient of one big batch — for unequal batches, token counts and 
 of an epoch (which is neither dropped nor carried into the next epoch). DDP averages over ranks,
 hence the world_size factor. Step, clip, AMP unscale/update, scheduler step and zero_grad happen
 once per group; `global_step` counts optimizer steps.
+
+Hooks. A callback is any object with some of these methods (looked up once, when fit starts):
+
+    on_after_backward(state, model)          every micro-batch's backward done: .grad holds the group's ∇
+                                             (unscaled under fp16), before clipping; once per optimizer step
+    on_before_step(state, model, optimizer)  after unscale and clipping: the gradient step() will use
+    on_step_end(state, model)                after step, schedule and zero_grad
+    on_epoch_end(state, model)               after the epoch's record is appended to state.history
+
+In the first two, `state.global_step` counts the steps before this one; from on_step_end on, this one too.
+A callback may set `state.stop_requested`; fit then ends after the current optimizer step.
+
+No host read per step. The epoch's Σ loss_sum stays on the device (`state.loss_sum()`, a tensor while
+fit runs) and is read only at logging points: epoch ends, checkpoints, every `log_every` steps and the
+end of fit. One read also checks every loss since the previous one — a NaN or ±inf loss
+makes the sum non-finite — so a non-finite loss raises TrainingError naming the range of steps it lies
+in (`log_every=1` names the step). Only what fit is asked for syncs more often: fp16's GradScaler reads
+its inf flag every step, and callbacks that read floats (StepsToTarget) sync when they do.
 """
 
 from __future__ import annotations
@@ -39,6 +57,7 @@ from mllab.train.checkpoint import (
 )
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, int | torch.Tensor]]
+NO_CONTEXT = contextlib.nullcontext()  # reusable: one object instead of one per batch
 
 
 @dataclass
@@ -66,13 +85,21 @@ class FitState:
     best_epoch: int = -1
     bad_epochs: int = 0
     stopped_early: bool = False
-    epoch_loss_sum: float = 0.0  # running sums for this epoch's mean training loss
-    epoch_items: float = 0.0
+    # Σ loss_sum this epoch = epoch_loss_sum + epoch_loss_recent (see loss_sum); device tensors while fit runs
+    epoch_loss_sum: float | torch.Tensor = 0.0  # in float64, up to the last flush (every 32 steps)
+    epoch_loss_recent: float | torch.Tensor = 0.0  # since then, in the loss's dtype (an add that casts costs 3x)
+    epoch_items: float = 0.0  # Σ items this epoch (this rank's under DDP)
     stop_requested: bool = False  # set by a callback: fit ends after the current optimizer step
+
+    def loss_sum(self) -> float | torch.Tensor:
+        """Σ loss_sum of this epoch so far: a device tensor while fit runs (reading it makes the host wait)."""
+        return self.epoch_loss_sum + self.epoch_loss_recent
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["history"] = json.dumps(self.history)
+        for name in ("epoch_loss_sum", "epoch_loss_recent"):  # tensor -> float -> tensor of its dtype is exact
+            d[name] = float(d[name])
         return d
 
     @classmethod
@@ -94,166 +121,151 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
         evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
         early_stopping: EarlyStopping | None = None, callbacks: Sequence[Any] = (),
         checkpoint_path: str | Path | None = None, checkpoint_every: int = 0, resume: bool = False,
-        run: Any = None, progress: bool = False, max_steps: int | None = None) -> FitState:
+        run: Any = None, progress: bool = False, max_steps: int | None = None, log_every: int = 0) -> FitState:
     """Train `model` and return the final FitState (history holds one metrics dict per epoch).
 
     loader: a TensorLoader or DataLoader; `set_epoch(e)` is called when it exists (DistributedSampler).
     amp: None | "bf16" | "fp16" (fp16 uses a GradScaler). evaluate: model -> {"val_loss": ...} at each
-    epoch end, under no_grad in eval mode. callbacks: objects with optional on_step_end(state, model) /
-    on_epoch_end(state, model). checkpoint_every: save every N optimizer steps (0: at epoch ends only).
+    epoch end, under no_grad in eval mode. callbacks: objects with any of the hooks of the module docstring.
+    checkpoint_every: save every N optimizer steps (0: at epoch ends only). log_every: every N optimizer
+    steps read the running loss (a host sync): check it, show it, `run.log_metrics` it (0: epoch ends only).
     SIGINT/SIGTERM save a checkpoint at the next group boundary and raise Interrupted.
     """
+    _check_arguments(epochs, accum_steps, amp, early_stopping, evaluate, log_every)
+    device = next(model.parameters()).device
+    ddp = isinstance(model, DistributedDataParallel)  # hoisted: an ABC isinstance check costs µs per batch
+    scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+    autocast = _autocast(amp, device)
+    best = _BestWeights(early_stopping)
+    checkpoints = _Checkpoints(checkpoint_path, checkpoint_every, model, optimizer, scheduler, scaler, best)
+    state = checkpoints.restore() if resume else FitState()
+    log = _Log(state, log_every, run, progress, epochs * math.ceil(len(loader) / accum_steps))
+    hooks = _Hooks(callbacks)
+    seed = _BackwardSeed(device)
+    optimizer.zero_grad(set_to_none=True)
+    with checkpoints.signals:
+        while state.epoch < epochs and not state.stopped_early:
+            model.train()
+            for group in _groups(loader, state, accum_steps, checkpoints):
+                counts = [int(count_items(b)) for b in group]
+                seed.start_group(sum(counts))  # N_group; under DDP Σ over ranks, all-reduced on the device
+                for i, batch in enumerate(group):
+                    with model.no_sync() if ddp and i < len(group) - 1 else NO_CONTEXT:  # DDP: one all-reduce
+                        with autocast():
+                            loss_sum, n_items = loss_fn(model, batch)
+                        _check_items(n_items, counts[i], state)
+                        scaled = scaler.scale(loss_sum) if scaler else loss_sum
+                        scaled.backward(seed(scaled))  # ∇ = Σ∇ℓ / N_group: backward seeded with world / N_group
+                    log.add(state, loss_sum)  # on the device: Σ loss_sum, no host read
+                _optimizer_step(state, model, optimizer, scheduler, scaler, clip_grad_norm, hooks)
+                state.global_step += 1
+                state.batch_in_epoch += len(group)
+                state.epoch_items += sum(counts)
+                for hook in hooks.step_end:
+                    hook(state, model)
+                log.step_end(state)
+                checkpoints.step_end(state, log)
+                if _stopping(state, max_steps):
+                    break
+            if _stopping(state, max_steps):
+                break
+            _end_epoch(state, model, optimizer, evaluate, best, hooks, log)
+            checkpoints.save(state, log)
+    log.close(state)  # reads (and checks) the losses since the last logging point
+    best.restore(model)
+    return state
+
+
+def _optimizer_step(state: FitState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                    scaler: Any, clip_grad_norm: float | None, hooks: "_Hooks") -> None:
+    """Once per group: unscale, on_after_backward, clip, on_before_step, step, schedule, zero_grad."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)  # hooks and clip see the true gradient
+    for hook in hooks.after_backward:
+        hook(state, model)
+    if clip_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)  # g <- g · min(1, c / ‖g‖)
+    for hook in hooks.before_step:
+        hook(state, model, optimizer)
+    if scaler is not None:
+        scaler.step(optimizer)  # skipped when the unscaled gradient holds inf/NaN
+        scaler.update()
+    else:
+        optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _end_epoch(state: FitState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, evaluate: Any,
+               best: "_BestWeights", hooks: "_Hooks", log: "_Log") -> None:
+    """Append the epoch's record (mean training loss, evaluate's metrics, lr), early stopping, on_epoch_end;
+    then move the data position to the next epoch."""
+    mean = _all_reduce_mean if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1 \
+        else (lambda values, device: values)  # DDP: every rank decides (and fails) alike
+    device = next(model.parameters()).device
+    train = mean({"loss_sum": float(state.loss_sum()), "items": state.epoch_items}, device)  # the epoch's host read
+    log.check(state, train["loss_sum"])  # before evaluate sees weights stepped from a NaN
+    values = {}
+    if evaluate is not None:
+        model.eval()
+        with torch.no_grad():
+            values = mean({k: float(v) for k, v in evaluate(model).items()}, device)
+        model.train()
+    record = {"epoch": state.epoch, "step": state.global_step,
+              "train_loss": train["loss_sum"] / max(train["items"], 1),  # Σℓ / N
+              "lr": optimizer.param_groups[0]["lr"], **values}
+    state.history.append(record)
+    log.epoch_end(record)
+    best.epoch_end(state, record, model)
+    for hook in hooks.epoch_end:
+        hook(state, model)
+    state.epoch += 1
+    state.batch_in_epoch = 0
+    log.new_epoch(state)
+
+
+def _stopping(state: FitState, max_steps: int | None) -> bool:
+    return state.stop_requested or (max_steps is not None and state.global_step >= max_steps)
+
+
+def _check_arguments(epochs: int, accum_steps: int, amp: str | None, early_stopping: Any, evaluate: Any,
+                     log_every: int) -> None:
     if accum_steps < 1:
         raise BadInput(f"accum_steps: must be >= 1, got {accum_steps}")
     if epochs < 1:
         raise BadInput(f"epochs: must be >= 1, got {epochs}")
+    if log_every < 0:
+        raise BadInput(f"log_every: must be >= 0 (0: at epoch ends only), got {log_every}")
     if amp not in (None, "bf16", "fp16"):
         raise BadInput(f"amp: unknown precision {amp!r}; use None, 'bf16' or 'fp16'")
     if early_stopping is not None and evaluate is None:
         raise BadInput("early_stopping: needs evaluate=... to measure the monitored metric")
-    device = next(model.parameters()).device
-    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
-    no_context = contextlib.nullcontext()  # reusable: one object instead of one per batch
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)) \
-        if amp else (lambda: no_context)
-    state, best_weights, epoch_rng = FitState(), None, None
-    if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        state, best_weights, epoch_rng = _restore(checkpoint_path, model, optimizer, scheduler, scaler)
-
-    def save() -> None:
-        if checkpoint_path is not None and (world == 1 or dist.get_rank() == 0):
-            save_checkpoint(checkpoint_path, {
-                "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "rng": rng_state(), "epoch_rng": epoch_rng, "state": state.to_dict(), "best_model": best_weights})
-
-    stop = _SignalFlag(enabled=checkpoint_path is not None)
-    total_steps = epochs * math.ceil(len(loader) / accum_steps)
-    bar = _progress(progress, total_steps, state.global_step)
-    optimizer.zero_grad(set_to_none=True)
-    seed = _BackwardSeed()
-    ddp = isinstance(model, DistributedDataParallel)  # hoisted: an ABC isinstance check costs µs per batch
-    with stop:
-        while state.epoch < epochs and not state.stopped_early:
-            model.train()
-            if hasattr(loader, "set_epoch"):
-                loader.set_epoch(state.epoch)
-            if state.batch_in_epoch == 0:  # a DataLoader draws its shuffle from the RNG as the epoch starts
-                epoch_rng = torch.get_rng_state()
-            batches = _iterate(loader, state.batch_in_epoch, epoch_rng)
-            while group := list(islice(batches, accum_steps)):  # the last group may be short
-                counts = [int(count_items(b)) for b in group]
-                n_group = float(sum(counts)) if world == 1 else _all_reduce_sum(sum(counts), device)
-                losses = []
-                for i, batch in enumerate(group):
-                    sync = model.no_sync() if ddp and i < len(group) - 1 else no_context
-                    with sync:
-                        with autocast():
-                            loss_sum, n_items = loss_fn(model, batch)
-                        if int(n_items) != counts[i]:
-                            raise BadInput(f"fit: loss_fn counted {int(n_items)} items but count_items gave "
-                                           f"{counts[i]}; pass count_items= that matches your loss")
-                        # ∇ = Σ∇ℓ / N_group (DDP then averages ranks): backward seeded with world / N_group
-                        scaled = scaler.scale(loss_sum) if scaler else loss_sum
-                        scaled.backward(seed(n_group / world, scaled))
-                    losses.append(loss_sum.detach())
-                group_loss = float(losses[0] if len(losses) == 1 else _total(losses))  # one host sync
-                if not math.isfinite(group_loss):
-                    bad = next((i for i, v in enumerate(losses) if not math.isfinite(float(v))), len(losses) - 1)
-                    raise TrainingError(f"non-finite loss at step {state.global_step}, epoch {state.epoch}, "
-                                        f"batch {state.batch_in_epoch + bad} of the epoch; lower the learning rate "
-                                        "or check the data for NaN")
-                if scaler is not None:
-                    scaler.unscale_(optimizer)
-                if clip_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.global_step += 1
-                state.batch_in_epoch += len(group)
-                state.epoch_loss_sum += group_loss
-                state.epoch_items += n_group / world
-                bar.update(1)
-                for cb in callbacks:
-                    if hasattr(cb, "on_step_end"):
-                        cb.on_step_end(state, model)
-                if checkpoint_every and state.global_step % checkpoint_every == 0:
-                    save()
-                if stop.raised:
-                    save()
-                    raise Interrupted(f"stopped by signal at step {state.global_step}; checkpoint {checkpoint_path}")
-                if state.stop_requested or (max_steps is not None and state.global_step >= max_steps):
-                    break
-            if state.stop_requested or (max_steps is not None and state.global_step >= max_steps):
-                break
-            best_weights = _end_epoch(state, model, optimizer, evaluate, early_stopping, best_weights, callbacks, run)
-            bar.set_postfix(loss=f"{state.history[-1]['train_loss']:.4f}")
-            save()
-    bar.close()
-    if early_stopping is not None and best_weights is not None:
-        _unwrap(model).load_state_dict(best_weights)
-    return state
 
 
-def _end_epoch(state: FitState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, evaluate: Any,
-               early_stopping: EarlyStopping | None, best_weights: Any, callbacks: Sequence[Any], run: Any) -> Any:
-    values = {"train_loss_sum": state.epoch_loss_sum, "train_items": state.epoch_items}
-    if evaluate is not None:
-        model.eval()
-        with torch.no_grad():
-            values.update({k: float(v) for k, v in evaluate(model).items()})
-        model.train()
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        values = _all_reduce_mean(values, next(model.parameters()).device)  # every rank decides alike
-    record = {"epoch": state.epoch, "step": state.global_step,
-              "train_loss": values.pop("train_loss_sum") / max(values.pop("train_items"), 1),
-              "lr": optimizer.param_groups[0]["lr"], **values}
-    state.history.append(record)
-    if run is not None:
-        run.log_metrics(**record)
-    if early_stopping is not None:
-        if early_stopping.monitor not in record:
-            raise BadInput(f"early_stopping.monitor: {early_stopping.monitor!r} is not among evaluate's keys "
-                           f"{sorted(record)}; monitor one of them")
-        value = record[early_stopping.monitor]
-        if early_stopping.improved(value, state.best_metric):
-            state.best_metric, state.best_epoch, state.bad_epochs = value, state.epoch, 0
-            best_weights = copy.deepcopy(_unwrap(model).state_dict())
-        else:
-            state.bad_epochs += 1
-            state.stopped_early = state.bad_epochs >= early_stopping.patience
-    for cb in callbacks:
-        if hasattr(cb, "on_epoch_end"):
-            cb.on_epoch_end(state, model)
-    state.epoch += 1
-    state.batch_in_epoch = 0
-    state.epoch_loss_sum = state.epoch_items = 0.0
-    return best_weights
+def _check_items(n_items: int | torch.Tensor, count: int, state: FitState) -> None:
+    """loss_fn's item count must be count_items'; a tensor count is read (a host sync) in each epoch's first group only."""
+    if (state.batch_in_epoch == 0 or not isinstance(n_items, torch.Tensor)) and int(n_items) != count:
+        raise BadInput(f"fit: loss_fn counted {int(n_items)} items but count_items gave {count}; "
+                       "pass count_items= that matches your loss")
 
 
-def _restore(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-             scaler: Any) -> tuple[FitState, Any, torch.Tensor | None]:
-    ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
-    _unwrap(model).load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    if scheduler is not None and ckpt["scheduler"] is not None:
-        scheduler.load_state_dict(ckpt["scheduler"])
-    if scaler is not None and ckpt["scaler"] is not None:
-        scaler.load_state_dict(ckpt["scaler"])
-    set_rng_state(ckpt["rng"])
-    return FitState.from_dict(ckpt["state"]), ckpt["best_model"], ckpt.get("epoch_rng")
+def _autocast(amp: str | None, device: torch.device) -> Callable[[], Any]:
+    if amp is None:
+        return lambda: NO_CONTEXT
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
+def _groups(loader: Any, state: FitState, accum_steps: int, checkpoints: "_Checkpoints") -> Iterator[list[Any]]:
+    """This epoch's groups of `accum_steps` micro-batches from the data position on; the last may be short."""
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(state.epoch)
+    if state.batch_in_epoch == 0:  # a DataLoader draws its shuffle from the RNG as the epoch starts
+        checkpoints.epoch_rng = torch.get_rng_state()
+    batches = _iterate(loader, state.batch_in_epoch, checkpoints.epoch_rng)
+    while group := list(islice(batches, accum_steps)):
+        yield group
 
 
 def _iterate(loader: Any, start: int, epoch_rng: torch.Tensor | None) -> Iterator[Any]:
@@ -275,16 +287,8 @@ def _iterate(loader: Any, start: int, epoch_rng: torch.Tensor | None) -> Iterato
     return batches
 
 
-def _all_reduce_sum(n: int, device: torch.device) -> float:
-    t = torch.tensor([float(n)], dtype=torch.float64, device=device if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(t)
-    return float(t.item())
-
-
-def _total(losses: list[torch.Tensor]) -> torch.Tensor:
-    """Σ of the micro-batch losses, in at least float32 (an fp16/bf16 sum would round away small terms)."""
-    stacked = torch.stack(losses)
-    return (stacked.float() if stacked.dtype in (torch.float16, torch.bfloat16) else stacked).sum()
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
@@ -295,32 +299,204 @@ def _all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str
     return dict(zip(values, (t / dist.get_world_size()).tolist()))
 
 
-def _progress(enabled: bool, total: int, initial: int) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
+class _Hooks:
+    """The callbacks' hooks as lists of bound methods, looked up once (not a hasattr per callback per step)."""
 
-    return tqdm(total=total, initial=initial, desc="fit", unit="step", leave=False, dynamic_ncols=True)
+    def __init__(self, callbacks: Sequence[Any]) -> None:
+        def bound(name: str) -> list[Callable[..., None]]:
+            return [getattr(cb, name) for cb in callbacks if hasattr(cb, name)]
+
+        self.after_backward, self.before_step = bound("on_after_backward"), bound("on_before_step")
+        self.step_end, self.epoch_end = bound("on_step_end"), bound("on_epoch_end")
 
 
 class _BackwardSeed:
-    """The gradient 1/N to start backward from, made once per (N, dtype, device): the loss need not be
-    divided in the graph, and 1/N is rounded as the kernels of a mean-reduced loss round it."""
+    """The gradient to start each backward from: world / N_group (DDP's all-reduce then averages the ranks).
 
-    def __init__(self) -> None:
+    One process: a tensor cached per (N, dtype), so the loss need not be divided in the graph, and 1/N is
+    rounded as the kernels of a mean-reduced loss round it; it lives on the device of the first loss (all
+    losses of a fit share one device). DDP: N_group = Σ_ranks n is all-reduced as a device tensor, so no
+    host read waits for it.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.comm_device = device if self.world > 1 and dist.get_backend() == "nccl" else torch.device("cpu")
+        self.n: float | torch.Tensor = 1.0  # N_group / world
         self._cache: dict[tuple, torch.Tensor] = {}
 
-    def __call__(self, n: float, loss: torch.Tensor) -> torch.Tensor:
-        key = (n, loss.dtype, loss.device)
-        if key not in self._cache:
-            self._cache[key] = torch.ones((), dtype=loss.dtype, device=loss.device) / n
-        return self._cache[key]
+    def start_group(self, n_local: int) -> None:
+        if self.world == 1:
+            self.n = n_local
+            return
+        n = torch.full((), float(n_local), dtype=torch.float64, device=self.comm_device)  # a fill, no copy
+        dist.all_reduce(n)  # N_group = Σ_ranks n
+        self.n, self._cache = n / self.world, {}
+
+    def __call__(self, loss: torch.Tensor) -> torch.Tensor:
+        key = (self.n, loss.dtype)
+        seed = self._cache.get(key)
+        if seed is None:
+            if self.world == 1:
+                seed = torch.ones((), dtype=loss.dtype, device=loss.device) / float(self.n)
+            else:  # as a Python divisor: in float32 for a half-precision loss
+                work = torch.float32 if loss.dtype in (torch.float16, torch.bfloat16) else loss.dtype
+                seed = (torch.ones((), dtype=work, device=loss.device) / self.n.to(loss.device, work)).to(loss.dtype)
+            self._cache[key] = seed
+        return seed
 
 
-class _NoBar:
-    def update(self, n: int) -> None: ...
-    def set_postfix(self, **kw: Any) -> None: ...
-    def close(self) -> None: ...
+class _Log:
+    """The running loss on the device, its reads at logging points (each a finiteness check), the progress bar.
+
+    Per micro-batch one in-place add, in the loss's dtype (≥ float32), into `epoch_loss_recent`; every
+    FLUSH_EVERY optimizer steps that moves into the float64 `epoch_loss_sum`. The flushes sit at fixed
+    global steps and a checkpoint keeps both parts, so a resumed run adds in the same order: same floats.
+    """
+
+    FLUSH_EVERY = 32
+
+    def __init__(self, state: FitState, every: int, run: Any, progress: bool, total: int) -> None:
+        self.every, self.run = every, run
+        self.bar = _progress(progress, total, state.global_step)
+        self.checked = (state.epoch, state.global_step, state.batch_in_epoch)  # losses up to here were finite
+        self._recent: torch.Tensor | None = None  # made at the epoch's first loss, on its device
+
+    def add(self, state: FitState, loss_sum: torch.Tensor) -> None:
+        if self._recent is None:
+            self._start(state, loss_sum)
+        self._recent.add_(loss_sum.detach())  # a NaN/±inf loss makes the sum non-finite
+
+    def _start(self, state: FitState, loss: torch.Tensor) -> None:
+        total = torch.float32 if loss.device.type == "mps" else torch.float64  # MPS has no float64
+        recent = torch.promote_types(loss.dtype, torch.float32)
+        state.epoch_loss_sum = torch.full((), float(state.epoch_loss_sum), dtype=total, device=loss.device)
+        state.epoch_loss_recent = torch.full((), float(state.epoch_loss_recent), dtype=recent, device=loss.device)
+        self._recent = state.epoch_loss_recent
+
+    def check(self, state: FitState, value: float | None = None) -> float:
+        """Σ loss_sum of the epoch so far (read now, a host sync, unless given); TrainingError if not finite."""
+        value = float(state.loss_sum()) if value is None else value
+        if not math.isfinite(value):
+            epoch, step, batch = self.checked
+            first = batch if epoch == state.epoch else 0
+            exact = state.global_step == step + 1
+            steps = f"step {state.global_step}" if exact else f"steps {step + 1} to {state.global_step}"
+            raise TrainingError(f"non-finite loss in {steps} (epoch {state.epoch}, batches {first} to "
+                                f"{state.batch_in_epoch - 1} of the epoch); lower the learning rate or check the "
+                                "data for NaN" + ("" if exact else "; log_every=1 names the step"))
+        self.checked = (state.epoch, state.global_step, state.batch_in_epoch)
+        return value
+
+    def step_end(self, state: FitState) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+        if state.global_step % self.FLUSH_EVERY == 0 and self._recent is not None:
+            state.epoch_loss_sum.add_(self._recent)  # float64 total += recent
+            self._recent.zero_()
+        if self.every and state.global_step % self.every == 0:
+            loss = self.check(state) / max(state.epoch_items, 1)  # this epoch's mean so far (this rank's)
+            if self.bar is not None:
+                self.bar.set_postfix(loss=f"{loss:.4f}")
+            if self.run is not None:
+                self.run.log_metrics(epoch=state.epoch, step=state.global_step, running_train_loss=loss)
+
+    def epoch_end(self, record: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{record['train_loss']:.4f}")
+        if self.run is not None:
+            self.run.log_metrics(**record)
+
+    def new_epoch(self, state: FitState) -> None:
+        state.epoch_loss_sum = state.epoch_loss_recent = state.epoch_items = 0.0
+        self._recent = None
+
+    def close(self, state: FitState) -> None:
+        state.epoch_loss_sum, state.epoch_loss_recent = self.check(state), 0.0  # the FitState returned holds floats
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _BestWeights:
+    """Early stopping: the monitored metric's best epoch, its weights, and the stop after `patience` bad epochs."""
+
+    def __init__(self, config: EarlyStopping | None) -> None:
+        self.config, self.weights = config, None
+
+    def epoch_end(self, state: FitState, record: dict[str, float], model: torch.nn.Module) -> None:
+        if self.config is None:
+            return
+        if self.config.monitor not in record:
+            raise BadInput(f"early_stopping.monitor: {self.config.monitor!r} is not among evaluate's keys "
+                           f"{sorted(record)}; monitor one of them")
+        value = record[self.config.monitor]
+        if self.config.improved(value, state.best_metric):
+            state.best_metric, state.best_epoch, state.bad_epochs = value, state.epoch, 0
+            self.weights = copy.deepcopy(_unwrap(model).state_dict())
+        else:
+            state.bad_epochs += 1
+            state.stopped_early = state.bad_epochs >= self.config.patience
+
+    def restore(self, model: torch.nn.Module) -> None:
+        if self.config is not None and self.weights is not None:
+            _unwrap(model).load_state_dict(self.weights)
+
+
+class _Checkpoints:
+    """Saves every `every` optimizer steps, at epoch ends and on SIGINT/SIGTERM (then raises Interrupted);
+    restores for resume. A save reads the running loss first, so no checkpoint holds weights stepped from a
+    non-finite loss. Holds model, optimizer, scheduler, scaler, RNG states, FitState (the data position),
+    the epoch's starting RNG state and early stopping's best weights."""
+
+    def __init__(self, path: str | Path | None, every: int, model: torch.nn.Module, optimizer: Any, scheduler: Any,
+                 scaler: Any, best: _BestWeights) -> None:
+        self.path = None if path is None else Path(path)
+        self.every, self.model, self.optimizer, self.scheduler, self.scaler, self.best = \
+            every, model, optimizer, scheduler, scaler, best
+        self.signals = _SignalFlag(enabled=path is not None)
+        self.epoch_rng: torch.Tensor | None = None  # a DataLoader's shuffle is replayed from it on resume
+        self.writer = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+    def restore(self) -> FitState:
+        if self.path is None or not self.path.exists():
+            return FitState()
+        ckpt = load_checkpoint(self.path, map_location=next(self.model.parameters()).device)
+        _unwrap(self.model).load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt["scheduler"] is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt["scaler"] is not None:
+            self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        self.best.weights, self.epoch_rng = ckpt["best_model"], ckpt.get("epoch_rng")
+        return FitState.from_dict(ckpt["state"])
+
+    def save(self, state: FitState, log: _Log) -> None:
+        if self.path is None:
+            return
+        log.check(state)
+        if self.writer:
+            save_checkpoint(self.path, {
+                "model": _unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "rng": rng_state(), "epoch_rng": self.epoch_rng, "state": state.to_dict(),
+                "best_model": self.best.weights})
+
+    def step_end(self, state: FitState, log: _Log) -> None:
+        if self.every and state.global_step % self.every == 0:
+            self.save(state, log)
+        if self.signals.raised:
+            self.save(state, log)
+            raise Interrupted(f"stopped by signal at step {state.global_step}; checkpoint {self.path}")
+
+
+def _progress(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="fit", unit="step", leave=False, dynamic_ncols=True)
 
 
 class _SignalFlag:

@@ -1,7 +1,9 @@
 """Section "optimization": what gradient descent meets and the tools that help it.
 
-- critical-points: gradient norm and Hessian eigenvalues where training stops — saddle or minimum?
-- batch-size: time per epoch and per update, accuracy and sharpness from small to full batch.
-- momentum: momentum carries the parameters over plateaus and saddles.
-- adaptive-lr: Adagrad, RMSProp and Adam on an elongated error surface; warm-up and decay.
+- critical-points: the Hessian at the points where gradient descent stops — saddle, minimum or flat?
+- batch-size: small against full batch at each one's best η, trained to convergence: test accuracy,
+  sharpness, time per epoch (equal-epochs and equal-updates views of the same runs).
+- momentum: heavy-ball SGD against plain SGD on a digits MLP, each at its best η.
+- adaptive-lr: Adagrad, RMSProp and Adam against SGD on a digits MLP, each at its best η.
+`tuning` holds the shared seed split (tuning vs judged seeds) and the best-of-grid pick.
 """

@@ -1,1 +1,1 @@
-"""Section "training": accumulation, regularisation, function approximation, depth vs optimisation."""
+"""Section "training": accumulation, regularisation, double descent, function approximation, depth vs optimisation."""

@@ -6,12 +6,14 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
-from mllab.core.config import Config
+from mllab.core import figures
+from mllab.core.config import Config, at_least, nonempty, positive
 from mllab.core.errors import BadInput
-from mllab.core.registry import experiment
+from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
 from mllab.data import TensorLoader
 from mllab.models.sigmoids import KINDS, SigmoidSum
@@ -27,7 +29,9 @@ class SigmoidApproximationConfig(Config):
     lr: float = 0.03
     """Adam learning rate at the start"""
     restarts: int = 3
-    """random initialisations per (kind, N); the best final training error counts"""
+    """random initialisations per (kind, N, seed); the best final training error counts"""
+    seeds: int = 3
+    """judged seeds (each draws its own restarts; paired across N)"""
     n_points: int = 200
     """training points on an even grid over [-1, 1]"""
     tolerance: float = 0.1
@@ -38,19 +42,18 @@ class SigmoidApproximationConfig(Config):
     """required ratio err(N_min) / err(N_max)"""
 
     profiles: ClassVar[dict] = {
-        "smoke": {"sizes": (1, 4, 16), "steps": 150, "restarts": 1, "n_points": 64},
-        "full": {"sizes": (1, 2, 4, 8, 16, 32, 64), "steps": 5000, "restarts": 5},
+        "smoke": {"sizes": (1, 4, 16), "steps": 150, "restarts": 1, "n_points": 64, "seeds": 2},
+        "full": {"sizes": (1, 2, 4, 8, 16, 32, 64), "steps": 5000, "restarts": 5, "seeds": 5},
     }
+    rules: ClassVar[dict] = {"sizes": (nonempty, at_least(1)), "steps": at_least(1), "lr": positive,
+                             "restarts": at_least(1), "seeds": at_least(1), "n_points": at_least(2),
+                             "tolerance": at_least(0), "floor": at_least(0), "reduction": at_least(1)}
 
     def validate(self) -> None:
         super().validate()
-        if not self.sizes or any(n < 1 for n in self.sizes) or list(self.sizes) != sorted(set(self.sizes)):
-            raise BadInput(f"--set sizes: give increasing positive integers, got {self.sizes}; "
+        if len(self.sizes) < 2 or list(self.sizes) != sorted(set(self.sizes)):
+            raise BadInput(f"--set sizes: give at least two increasing positive integers, got {self.sizes}; "
                            "e.g. --set sizes=1,2,4,8")
-        if self.restarts < 1 or self.n_points < 2:
-            raise BadInput("--set restarts/n_points: need restarts >= 1 and n_points >= 2")
-        if self.tolerance < 0 or self.floor < 0 or self.reduction < 1:
-            raise BadInput("--set tolerance/floor/reduction: need tolerance >= 0, floor >= 0, reduction >= 1")
 
 
 def target(x: torch.Tensor) -> torch.Tensor:
@@ -91,72 +94,91 @@ def fit_together(specs: list[tuple[str, int, int]], x: torch.Tensor,
 
 
 @experiment("sigmoid-approximation", section="training",
-            claim="A sum of N sigmoids (or of N hard sigmoids, two ReLUs each) fits a curved 1-D target, "
-                  "and the fit error falls as N grows over 1, 2, 4, ..., 32.")
+            claim="A sum of N sigmoids (or of N hard sigmoids, two ReLUs each) fits sin(2πx) + x²/2 on [-1, 1] "
+                  "better as N grows: its error never rises by more than {tolerance:.0%} (+ {floor:g}) from one N "
+                  "to the next, and the largest N's error is more than {reduction:g} times below the smallest's.",
+            negative_control=NegativeControl(
+                overrides=("sizes=1,2",),
+                fails=("sigmoid: the largest N fits far better than the smallest",
+                       "hard: the largest N fits far better than the smallest"),
+                why="two terms cannot follow a curve with four bends 100 times better than one term"))
 def sigmoid_approximation(run: Run, cfg: SigmoidApproximationConfig) -> None:
-    """For each kind and N: best of `restarts` fits; error = relative MSE on a dense grid of 1,000 points.
+    """For each kind, N and seed: best of `restarts` fits; error = relative MSE on a dense grid of 1,000 points.
 
-    "Falls" means: err(N) <= (1 + tolerance) err(N_prev) + floor at every step of the size list (a larger
-    sum contains every smaller one, so the best fit can only improve; the slack absorbs optimiser noise),
-    and err(N_min) >= reduction x err(N_max).
+    "Does not rise": err(N) <= (1 + tolerance) err(N_prev) + floor, judged over seeds with `run.compare`
+    on the log-ratio (errors span five decades; seed noise is multiplicative) at every step of the size list (a larger sum contains every smaller one, so the best fit can only
+    improve; the slack absorbs optimiser noise). "Far better": err(N_min) / err(N_max) > reduction, a
+    log-ratio `run.compare` over seeds. lr and steps are the fixed values of the earlier version (not tuned
+    on the judged seeds); seed s draws the restarts' initialisations s·1000 + 10·N + r.
     """
     x_train = torch.linspace(-1, 1, cfg.n_points, device=run.device).unsqueeze(1)  # (P, 1)
     x_dense = torch.linspace(-1, 1, 1000, device=run.device).unsqueeze(1)  # (1000, 1)
-    specs = [(kind, n, run.seed * 1000 + 10 * n + r) for kind in KINDS for n in cfg.sizes for r in range(cfg.restarts)]
-    fitted = dict(zip(specs, fit_together(specs, x_train, cfg)))
-    errors: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    best_models: dict[tuple[str, int], SigmoidSum] = {}
+    seeds = [run.seed * 100 + k for k in range(cfg.seeds)]
+    specs = [(kind, n, seed * 1000 + 10 * n + r) for seed in seeds for kind in KINDS for n in cfg.sizes
+             for r in range(cfg.restarts)]
+    fitted = dict(zip(specs, fit_together(specs, x_train, cfg)))  # one loop for every model (see fit_together)
+    errors = {kind: np.zeros((len(seeds), len(cfg.sizes))) for kind in KINDS}  # (seeds, sizes)
+    best_models: dict[tuple[str, int], SigmoidSum] = {}  # first seed's best fit, for the figure
+    for i, seed in enumerate(seeds):
+        for kind in KINDS:
+            for j, n in enumerate(cfg.sizes):
+                fits = [fitted[kind, n, seed * 1000 + 10 * n + r] for r in range(cfg.restarts)]
+                train_errors = [relative_error(m, x_train) for m in fits]
+                best = fits[int(np.argmin(train_errors))]  # best restart on the training grid
+                errors[kind][i, j] = relative_error(best, x_dense)
+                if i == 0:
+                    best_models[kind, n] = best
+                run.log_metrics(seed=seed, kind=kind, n=n, error=errors[kind][i, j], restart_errors=train_errors)
+    passed = {}
     for kind in KINDS:
-        for n in cfg.sizes:
-            fits = [model for (k, size, _), model in fitted.items() if (k, size) == (kind, n)]
-            train_errors = [relative_error(m, x_train) for m in fits]
-            best = fits[min(range(len(fits)), key=train_errors.__getitem__)]  # best restart on the training grid
-            best_models[kind, n] = best
-            errors[kind].append(relative_error(best, x_dense))
-            run.log_metrics(kind=kind, n=n, error=errors[kind][-1], restart_errors=train_errors)
-            run.log(f"{kind} N={n}: relative MSE {errors[kind][-1]:.2e} "
-                    f"(restarts {['%.1e' % e for e in train_errors]})")
-    for kind in KINDS:
-        run.metric(f"{kind}_errors", dict(zip(map(str, cfg.sizes), errors[kind])))
-        _check_falls(run, kind, cfg, errors[kind])
-    _figures(run, cfg, best_models, errors, x_dense)
+        run.metric(f"{kind}_errors", dict(zip(map(str, cfg.sizes), errors[kind].mean(0))))
+        passed[kind] = _check_falls(run, kind, cfg, errors[kind])
+    _figures(run, cfg, best_models, errors, x_dense, passed)
 
 
-def _check_falls(run: Run, kind: str, cfg: SigmoidApproximationConfig, errs: list[float]) -> None:
-    series = ", ".join(f"N={n}: {e:.2e}" for n, e in zip(cfg.sizes, errs))
-    rises = [(a, b) for (a, ea), (b, eb) in zip(zip(cfg.sizes, errs), zip(cfg.sizes[1:], errs[1:]))
-             if eb > (1 + cfg.tolerance) * ea + cfg.floor]
-    run.check(f"{kind}: error does not rise with N", not rises,
-              observed=series + (f"; rises at {rises}" if rises else ""),
-              expected=f"err(N) <= {1 + cfg.tolerance:g} x err(previous N) + {cfg.floor:g} at each step")
-    ratio = errs[0] / max(errs[-1], 1e-12)
-    run.check(f"{kind}: N={cfg.sizes[-1]} is far better than N={cfg.sizes[0]}", ratio >= cfg.reduction,
-              observed=f"err({cfg.sizes[0]}) / err({cfg.sizes[-1]}) = {errs[0]:.2e} / {errs[-1]:.2e} = {ratio:.0f}",
-              expected=f">= {cfg.reduction:g}")
+def _check_falls(run: Run, kind: str, cfg: SigmoidApproximationConfig, errs: np.ndarray) -> bool:
+    """errs (seeds, sizes). One compare per step of the size list, one for smallest vs largest."""
+    ok = True
+    for j in range(1, len(cfg.sizes)):
+        allowed = (1 + cfg.tolerance) * errs[:, j - 1] + cfg.floor  # per seed
+        # log scale (margin: factor 1): errors span five decades, so seed noise is multiplicative
+        ok &= run.compare(f"{kind}: N={cfg.sizes[j]} no worse than N={cfg.sizes[j - 1]}", allowed, errs[:, j],
+                          margin=1.0, log=True, better="higher",
+                          labels=(f"{1 + cfg.tolerance:g} x err(N={cfg.sizes[j - 1]}) + {cfg.floor:g}",
+                                  f"err(N={cfg.sizes[j]})")).passed
+    ok &= run.compare(f"{kind}: the largest N fits far better than the smallest", errs[:, 0], errs[:, -1],
+                      margin=cfg.reduction, log=True, better="higher",
+                      labels=(f"err(N={cfg.sizes[0]})", f"err(N={cfg.sizes[-1]})")).passed
+    return bool(ok)
 
 
-def _figures(run: Run, cfg: SigmoidApproximationConfig, models: dict, errors: dict, x: torch.Tensor) -> None:
-    import matplotlib.pyplot as plt
-
+def _figures(run: Run, cfg: SigmoidApproximationConfig, models: dict, errors: dict, x: torch.Tensor,
+             passed: dict[str, bool]) -> None:
     xs, ys = x.squeeze(1).cpu(), target(x).squeeze(1).cpu()
-    fig, axes = plt.subplots(len(KINDS), len(cfg.sizes), figsize=(2.6 * len(cfg.sizes), 2.4 * len(KINDS)),
-                             sharex=True, sharey=True, squeeze=False)
+    fig, axes = figures.subplots(len(KINDS), len(cfg.sizes), panel=(2.6, 2.6))
     for row, kind in enumerate(KINDS):
         for col, n in enumerate(cfg.sizes):
-            ax = axes[row][col]
+            ax = axes[row * len(cfg.sizes) + col]
             with torch.no_grad():
-                ax.plot(xs, ys, color="0.6", lw=3, label="target")
-                ax.plot(xs, models[kind, n](x).squeeze(1).cpu(), color="C0" if kind == "sigmoid" else "C3", label="fit")
+                ax.plot(xs, ys, color=figures.BASELINE, lw=3, label="target f(x)")
+                ax.plot(xs, models[kind, n](x).squeeze(1).cpu(), color=figures.SERIES[row], label=f"fit, {kind}")
             ax.set_title(f"{kind}, N={n}", fontsize=9)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle("best fit of a sum of N (hard) sigmoids to f(x) = sin(2πx) + x²/2")
+            ax.set(xlabel="x", ylabel="y")
+    figures.legend_outside(axes[len(cfg.sizes) - 1])
+    figures.legend_outside(axes[-1])
+    fig.suptitle(r"best fit of a sum of N (hard) sigmoids to $f(x) = \sin(2\pi x) + x^2/2$ (first seed)")
     run.figure("fits", fig)
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, axes = figures.subplots(1, 1, panel=(5.0, 3.6))
+    ax = axes[0]
     for kind, marker in zip(KINDS, "os"):
-        ax.loglog(cfg.sizes, errors[kind], marker=marker, label=kind)
-    ax.set_xlabel("number of terms N")
-    ax.set_ylabel("relative MSE on 1,000 points")
-    ax.set_title("fit error vs N (best of restarts)")
-    ax.legend()
+        errs = errors[kind]  # (seeds, sizes)
+        ax.loglog(cfg.sizes, np.exp(np.log(errs).mean(0)), marker=marker, color=figures.verdict_color(passed[kind]),
+                  ls="-" if kind == "sigmoid" else "--",
+                  label=f"{kind} ({'holds' if passed[kind] else 'fails'})")
+        for row in errs:
+            ax.scatter(cfg.sizes, row, marker=marker, s=8, color=figures.verdict_color(passed[kind]), alpha=0.4)
+    ax.set(xlabel="number of terms N", ylabel="relative MSE on 1,000 points",
+           title=f"fit error vs N (geometric mean of {errors[KINDS[0]].shape[0]} seeds; dots: seeds)")
+    figures.legend_outside(ax)
     run.figure("error_vs_n", fig)

@@ -1,6 +1,6 @@
 """Peak memory of one `fit` optimizer step with k micro-batches, measured in a fresh process.
 
-    python -m mllab.experiments.training.memory_probe K BATCH WIDTH DEPTH SEED
+    python -m mllab.analysis.memory K BATCH WIDTH DEPTH SEED
     -> {"baseline_mb": RSS before the step, "peak_mb": peak RSS during it}
 
 A fresh interpreter per measurement, so that no earlier allocation (and no allocator cache) of the
@@ -32,8 +32,6 @@ def resident_mb() -> tuple[float, float]:
     return peak, peak
 
 
-
-
 def memory_probe(accum_steps: int, batch: int, width: int, depth: int, seed: int) -> dict[str, float]:
     """RSS before and peak RSS during one optimizer step on `batch` random 64-feature rows, k micro-batches."""
     torch.set_num_threads(1)
@@ -55,7 +53,9 @@ def memory_probe(accum_steps: int, batch: int, width: int, depth: int, seed: int
 
 def start_memory_probes(accum_steps: int, batch: int, width: int, depth: int,
                         seed: int) -> dict[int, subprocess.Popen]:
-    """Start two fresh processes side by side: k=1 and k=accum_steps, the same batch and model."""
+    """Start two fresh processes side by side: k=1 and k=accum_steps, the same batch and model.
+
+    Returns {k: process}; read them with `collect_memory_probes`."""
     return {k: subprocess.Popen([sys.executable, "-m", __name__, *map(str, (k, batch, width, depth, seed))],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for k in (1, accum_steps)}

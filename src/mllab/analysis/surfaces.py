@@ -1,7 +1,8 @@
-"""Shared helpers for experiments on 2-D analytic error surfaces L(w), w = (w1, w2).
+"""2-D analytic error surfaces L(w), w = (w1, w2): optimizer trajectories and contour plots.
 
-These experiments step an optimizer by hand instead of calling `fit`: there is no data set and no
-batches, only a function of two numbers, and we record the trajectory w^0, w^1, ... at every step.
+The illustrations of the optimization section step an optimizer by hand instead of calling `fit`:
+there is no data set and no batches, only a function of two numbers, and we record the trajectory
+w^0, w^1, ... at every step. `Point` wraps w as a module so the Hessian tools apply to it.
 """
 
 from __future__ import annotations
@@ -63,13 +64,11 @@ def values_on(surface: Surface, path: np.ndarray) -> np.ndarray:
 
 
 def contour(ax: Any, surface: Surface, xlim: tuple[float, float], ylim: tuple[float, float], levels: Any = 30) -> None:
-    """Contour lines of the surface on the box xlim × ylim."""
+    """Contour lines of the surface on the box xlim × ylim, axes labelled in mathtext."""
     xs, ys = np.linspace(*xlim, 200), np.linspace(*ylim, 200)
     grid = torch.as_tensor(np.stack(np.meshgrid(xs, ys)), dtype=torch.float64)  # (2, 200, 200)
     with torch.no_grad():
         z = surface(grid).numpy()
     ax.contour(xs, ys, z, levels=levels, cmap="viridis", linewidths=0.7)
-    ax.set_xlabel("w1")
-    ax.set_ylabel("w2")
-
-
+    ax.set_xlabel(r"$w_1$")
+    ax.set_ylabel(r"$w_2$")

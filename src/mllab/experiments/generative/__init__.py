@@ -1,0 +1,1 @@
+"""Section "generative": the GAN's divergence, mode collapse across objectives, the auto-encoder."""

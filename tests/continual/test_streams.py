@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from mllab.continual import Scenario, make_stream, permuted_stream, split_stream
+from mllab.core.errors import BadInput
+
+
+def test_split_stream_has_two_digits_per_task_and_within_task_labels():
+    stream = split_stream(5, seed=0)
+    assert [t.classes for t in stream.tasks] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    assert sum(len(t.train) for t in stream.tasks) == 3500
+    assert all(set(t.train.y.tolist()) == {0, 1} for t in stream.tasks)
+
+
+def test_permuted_stream_permutes_pixels_per_task():
+    stream = permuted_stream(3, seed=0)
+    x0, x1 = stream.tasks[0].train.x, stream.tasks[1].train.x
+    assert not torch.equal(x0, x1) and torch.allclose(x0.sum(1), x1.sum(1))  # the same pixels, moved
+
+
+def test_scenarios_targets_and_masks():
+    y, task = torch.tensor([1, 0]), torch.tensor([0, 2])
+    out = torch.zeros(2, 6)
+    s = Scenario("task", (2, 2, 2))
+    assert s.targets(y, task).tolist() == [1, 4] and s.n_outputs == 6
+    masked = s.logits(out, task, seen=3)
+    assert torch.isfinite(masked[0, :2]).all() and torch.isinf(masked[0, 2:]).all()
+    assert torch.isfinite(masked[1, 4:]).all() and torch.isinf(masked[1, :4]).all()
+    c = Scenario("class", (2, 2, 2))
+    assert torch.isfinite(c.logits(out, task, seen=2)[:, :4]).all() and torch.isinf(c.logits(out, task, 2)[:, 4:]).all()
+    d = Scenario("domain", (2, 2, 2))
+    assert d.n_outputs == 2 and d.targets(y, task).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: split_stream(11), "a task would be empty"),
+    (lambda: split_stream(0), "tasks"),
+    (lambda: Scenario("open-world", (2,)), "unknown scenario"),
+    (lambda: make_stream("rotated"), "unknown task stream"),
+])
+def test_bad_input_one_line(make, match):
+    with pytest.raises(BadInput, match=match) as exc:
+        make()
+    assert "\n" not in str(exc.value)
