@@ -8,12 +8,16 @@ judged by the same greedy evaluator (`mllab.rl.dqn.evaluate`: mean return over 1
 time and CPU time of the process up to the evaluation that reached the target.
 
 Seeds default to the experiment's judged seeds (1000–1004), never used for tuning (the quick setting was
-tuned on 0–4; the script refuses a tuning seed). Variants run interleaved, their order rotating every seed,
-so a change in the machine's load hits all alike; the summary gives each variant's median and the ratio
-of medians against SB3.
+tuned on 0–9, `DqnExperimentConfig.tuning_seeds`; the script refuses a tuning seed). Variants run interleaved,
+their order rotating every seed, so a change in the machine's load hits all alike; the summary gives each
+variant's median (a seed that misses counts as ∞) and the ratio of medians against SB3.
+
+`--tune LABEL:field=value,...` (repeatable) runs candidates of the quick setting instead, on tuning seeds only,
+sequentially in this one process: how the quick setting was chosen (docs/benchmarks.md, "DQN tuning").
 
     .venv/bin/pip install -q -c requirements.txt -e ".[bench]"   # stable-baselines3
     .venv/bin/python bench/dqn.py --out /tmp/bench_dqn.json
+    .venv/bin/python bench/dqn.py --seeds 0,1,2 --tune plain: --tune double:double_dqn=true --out /tmp/tune.json
 """
 
 from __future__ import annotations

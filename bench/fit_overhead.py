@@ -163,8 +163,11 @@ def paired_ratios(times: dict[str, list[list[float]]], name: str, base: str) -> 
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
-    q1, q2, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
-    return q1, statistics.median(values), q3
+    """(first quartile, median, third quartile)."""
+    if len(values) == 1:
+        return (values[0],) * 3
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return q1, median, q3
 
 
 def report(args: argparse.Namespace, data, device: torch.device, names: list[str], wall: dict, cpu: dict,

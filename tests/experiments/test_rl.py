@@ -61,3 +61,10 @@ def test_q_table_bad_values_are_bad_input(overrides):
 def test_mc_vs_td_bad_values_are_bad_input(overrides):
     with pytest.raises(BadInput):
         make_config(McVsTdConfig, "smoke", overrides)
+
+
+def test_double_dqn_is_a_command_line_switch():
+    assert make_config(DqnExperimentConfig, "smoke", ["double_dqn=false"]).double_dqn is False
+    assert make_config(DqnExperimentConfig, "smoke", ["double_dqn=true"]).double_dqn is True
+    with pytest.raises(BadInput, match="double_dqn"):
+        make_config(DqnExperimentConfig, "smoke", ["double_dqn=maybe"])

@@ -8,7 +8,12 @@ import torch
 
 from mllab.core.errors import BadInput
 from mllab.models.transformer import BOS, EOS, PAD, Seq2SeqTransformer, seq2seq_loss
-from mllab.train.guided import GuidedLoss, batch_guide_weights, diagonal_score, guide_weights
+from mllab.train.guided import (
+    GuidedLoss,
+    batch_guide_weights,
+    diagonal_score,
+    guide_weights,
+)
 
 
 def test_weight_matrix_values_by_hand():

@@ -171,6 +171,29 @@ def test_token_weighted_accumulation_equals_one_batch_of_all_tokens():
     assert max(naive_errors) > 1e-3  # token counts differ between batches: the naive recipe is wrong here
 
 
+def test_tensor_item_counts_train_bit_for_bit_like_int_counts():
+    """count_items may return a tensor (a token count on the GPU): N_group and 1/N then stay on the device,
+    with the same rounding as for a Python int: same weights, same history."""
+    vocab = 7
+    tokens, targets, mask = _token_batches(vocab=vocab)
+
+    def token_loss(m, batch):
+        tok, tgt, msk = batch
+        return F.cross_entropy(m(tok)[msk], tgt[msk], reduction="sum"), msk.sum()
+
+    runs = []
+    for count in (lambda batch: int(batch[2].sum()), lambda batch: batch[2].sum()):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Embedding(vocab, 6), nn.Tanh(), nn.Linear(6, vocab))  # float32: 1/N rounds
+        state = fit(model, token_loss, TensorLoader((tokens, targets, mask), batch_sizes=(2, 5, 3), batch_size=1,
+                                                    seed=1), torch.optim.SGD(model.parameters(), lr=0.5),
+                    epochs=2, accum_steps=2, count_items=count)
+        runs.append((model.state_dict(), state.history, state.epoch_items))
+    (weights, history, items), (tensor_weights, tensor_history, tensor_items) = runs
+    assert all(torch.equal(weights[k], tensor_weights[k]) for k in weights)
+    assert history == tensor_history and type(tensor_items) is float and items == tensor_items == 0.0
+
+
 def test_weights_after_accumulation_equal_weights_after_big_batches():
     x, y = classification_data(64)
     runs = {}
@@ -282,7 +305,7 @@ def norm_of(tensors: list[torch.Tensor]) -> float:
 @pytest.mark.parametrize("case", list(ACCUMULATION_CASES))
 def test_on_after_backward_sees_the_gradient_of_the_whole_group(case):
     """Once per optimizer step, after the group's last backward: ∇ of the group's big batch, to 1e-6."""
-    n, loader_kwargs, k, group_sizes = ACCUMULATION_CASES[case]
+    n, loader_kwargs, k, _ = ACCUMULATION_CASES[case]
     x, y = classification_data(n)
     model = small_model()
     optimizer = RecordingSGD(model.parameters(), lr=0.1)

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mllab.core.errors import TrainingError
 from mllab.data import TensorLoader
 from mllab.train import fit
 from mllab.train.callbacks import StepsToTarget
@@ -66,7 +65,7 @@ def test_host_reads_grow_with_epochs_not_with_steps(host_reads, accum_steps):
     assert many == few  # 80 more steps, not one more read
     per_epoch = reads_of(host_reads, epochs=3, steps=10, accum_steps=accum_steps) - few
     assert per_epoch == 1  # the epoch's Σ loss: its mean and its finiteness check (no evaluate here)
-    assert few == 2 * per_epoch  # the final read finds the sums of a finished epoch: floats already
+    assert few == 2 * per_epoch + 1  # and the final read, which leaves plain floats in the FitState
 
 
 def test_the_count_itself_sees_a_per_step_read(host_reads):
@@ -100,36 +99,56 @@ def test_each_checkpoint_reads_the_loss_and_nothing_more_per_step(host_reads, tm
     without = reads_of(host_reads, epochs=2, steps=50)
     every_25 = reads_of(host_reads, epochs=2, steps=50, checkpoint_path=tmp_path / "a.pt", checkpoint_every=25)
     every_5 = reads_of(host_reads, epochs=2, steps=50, checkpoint_path=tmp_path / "b.pt", checkpoint_every=5)
-    # three reads a step checkpoint (the finiteness check, the two parts of the sum in the FitState record): 20
-    # step saves against 4; an epoch-end save reads nothing more (the epoch's sum was just read and reset)
+    # three reads a checkpoint (the finiteness check, the two parts of the sum in the FitState record): 20 step
+    # saves against 4, and 2 at the epochs' ends
     assert every_5 - every_25 == 3 * (20 - 4)
-    assert every_25 - without == 3 * 4
+    assert every_25 - without == 3 * (4 + 2)
 
 
-def test_a_tensor_item_count_is_read_in_the_first_group_of_each_epoch_only(host_reads):
+def test_tensor_item_counts_are_read_in_the_first_group_of_each_epoch_only(host_reads):
+    """A count that is a tensor (loss_fn's, count_items' or both) stays on the device; fit compares loss_fn's
+    with count_items' in an epoch's first group (a read each) and reads Σ items at the epoch's end."""
     tensor_count = lambda m, b: (ce_sum(m, b)[0], torch.tensor(len(b[1])))  # noqa: E731
+    count_tensor = lambda b: torch.tensor(len(b[1]))  # noqa: E731
     base = reads_of(host_reads, epochs=2, steps=50)
-    assert reads_of(host_reads, epochs=2, steps=50, loss_fn=tensor_count) == base + 2
+    assert reads_of(host_reads, epochs=2, steps=50, loss_fn=tensor_count) == base + 2  # 1 per epoch
+    both = reads_of(host_reads, epochs=2, steps=50, loss_fn=tensor_count, count_items=count_tensor)
+    assert both == reads_of(host_reads, epochs=2, steps=10, loss_fn=tensor_count, count_items=count_tensor)
+    assert both == base + 2 * (2 + 1)  # per epoch: the two counts compared, and Σ items
 
 
-def test_a_callback_that_needs_floats_syncs_itself_and_still_stops_fit():
-    """StepsToTarget reads its measure every `every` steps (its choice); it still stops fit at the target."""
+def ddp_worker(rank: int, world_size: int) -> dict[str, torch.Tensor]:
+    from torch.nn.parallel import DistributedDataParallel
+
+    results = {}
+    for name, count in (("int", lambda b: len(b[1])), ("tensor", lambda b: torch.tensor(len(b[1])))):
+        g = torch.Generator().manual_seed(rank)
+        x, y = torch.randn(30 + 6 * rank, 5, generator=g), torch.randint(0, 3, (30 + 6 * rank,), generator=g)
+        torch.manual_seed(0)
+        model = DistributedDataParallel(nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)))
+        state = fit(model, ce_sum, TensorLoader((x, y), 4, seed=1), torch.optim.SGD(model.parameters(), lr=0.1),
+                    epochs=2, accum_steps=3, count_items=count)
+        results.update({f"{name}.{k}": v for k, v in model.module.state_dict().items()})
+        results[f"{name}.train_loss"] = torch.tensor([h["train_loss"] for h in state.history], dtype=torch.float64)
+    return results
+
+
+def test_tensor_item_counts_under_ddp_train_bit_for_bit_like_int_counts():
+    """Unequal shards (30 and 36 samples): N_group = Σ_ranks n is all-reduced as a tensor either way."""
+    from mllab.train.distributed import launch
+
+    ranks = launch(ddp_worker, 2)
+    for result in ranks:
+        names = [k.split(".", 1)[1] for k in result if k.startswith("int.")]
+        assert all(torch.equal(result[f"int.{k}"], result[f"tensor.{k}"]) for k in names)
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
+
+
+def test_a_callback_that_needs_floats_reads_them_itself(host_reads):
+    """StepsToTarget reads floats when it measures (every `every` steps: its caller's choice), fit no more."""
+    base = reads_of(host_reads, epochs=2, steps=50)
+    tracker = StepsToTarget(lambda m: torch.tensor(1.0), target=0.0, every=5, below=True)  # never reached
+    assert reads_of(host_reads, epochs=2, steps=50, callbacks=[tracker]) == base + 20 * 2  # loss check, measure
+    assert len(tracker.curve) == 20 and tracker.steps is None
     tracker = StepsToTarget(lambda m: -float("inf"), target=0.0, every=5, below=True)  # reached at its first look
-    state = train(epochs=2, steps=50, callbacks=[tracker])
-    assert tracker.steps == state.global_step == 5
-
-
-def test_steps_to_target_raises_at_its_next_look_when_the_loss_is_not_finite():
-    """StepsToTarget already syncs when it measures, so it checks the running loss there: a diverged run stops
-    within `every` steps, as it did when fit read every loss (helpers.fit_until counts it as never reached)."""
-    calls = []
-
-    def nan_from_step_7(m, b):
-        calls.append(1)
-        loss_sum, n = ce_sum(m, b)
-        return (loss_sum * float("nan") if len(calls) >= 7 else loss_sum), n
-
-    tracker = StepsToTarget(lambda m: 1.0, target=0.0, every=5, below=True)
-    with pytest.raises(TrainingError, match=r"StepsToTarget.*step 10\b"):
-        train(epochs=2, steps=50, loss_fn=nan_from_step_7, callbacks=[tracker])
-    assert [step for step, _ in tracker.curve] == [5]
+    assert train(epochs=2, steps=50, callbacks=[tracker]).global_step == tracker.steps == 5

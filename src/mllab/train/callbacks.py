@@ -1,4 +1,7 @@
-"""Callbacks for `fit` that observe training (they get the FitState and the model after each step)."""
+"""Callbacks for `fit` that observe training (the hooks are listed in `mllab.train.loop`'s docstring).
+
+fit reads no tensor on the host per step; a callback that needs a float reads it itself, when it must.
+"""
 
 from __future__ import annotations
 

@@ -25,10 +25,13 @@ A callback may set `state.stop_requested`; fit then ends after the current optim
 
 No host read per step. The epoch's Σ loss_sum stays on the device (`state.loss_sum()`, a tensor while
 fit runs) and is read only at logging points: epoch ends, checkpoints, every `log_every` steps and the
-end of fit. One read also checks every loss since the previous one — a NaN or ±inf loss
-makes the sum non-finite — so a non-finite loss raises TrainingError naming the range of steps it lies
-in (`log_every=1` names the step). Only what fit is asked for syncs more often: fp16's GradScaler reads
-its inf flag every step, and callbacks that read floats (StepsToTarget) sync when they do.
+end of fit. One read also checks every loss since the previous one — a NaN or ±inf loss makes the sum
+non-finite — so a non-finite loss raises TrainingError naming the range of steps it lies in
+(`log_every=1` names the step); no checkpoint is written after such a step. Item counts may be tensors
+(`count_items` returning `mask.sum()`): N_group and the backward seed 1/N then stay on the device too.
+What syncs more often is what the caller asks for: fp16's GradScaler reads its inf flag every step, a
+`count_items` that returns `int(mask.sum())` reads every micro-batch, callbacks that read floats
+(StepsToTarget) read when they measure.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class FitState:
     # Σ loss_sum this epoch = epoch_loss_sum + epoch_loss_recent (see loss_sum); device tensors while fit runs
     epoch_loss_sum: float | torch.Tensor = 0.0  # in float64, up to the last flush (every 32 steps)
     epoch_loss_recent: float | torch.Tensor = 0.0  # since then, in the loss's dtype (an add that casts costs 3x)
-    epoch_items: float = 0.0  # Σ items this epoch (this rank's under DDP)
+    epoch_items: float | torch.Tensor = 0.0  # Σ items this epoch (this rank's under DDP); a tensor if counted so
     stop_requested: bool = False  # set by a callback: fit ends after the current optimizer step
 
     def loss_sum(self) -> float | torch.Tensor:
@@ -98,7 +101,7 @@ class FitState:
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["history"] = json.dumps(self.history)
-        for name in ("epoch_loss_sum", "epoch_loss_recent"):  # tensor -> float -> tensor of its dtype is exact
+        for name in ("epoch_loss_sum", "epoch_loss_recent", "epoch_items"):  # tensor -> float -> tensor: exact
             d[name] = float(d[name])
         return d
 
@@ -112,11 +115,11 @@ class FitState:
 def default_count_items(batch: Any) -> int:
     """Rows of the first tensor of the batch: the item count of a per-sample loss."""
     first = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return len(first)
+    return first.shape[0] if isinstance(first, torch.Tensor) else len(first)  # Tensor.__len__ runs Python
 
 
 def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.optim.Optimizer, *,
-        epochs: int, accum_steps: int = 1, count_items: Callable[[Any], int] = default_count_items,
+        epochs: int, accum_steps: int = 1, count_items: Callable[[Any], int | torch.Tensor] = default_count_items,
         scheduler: Any = None, clip_grad_norm: float | None = None, amp: str | None = None,
         evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
         early_stopping: EarlyStopping | None = None, callbacks: Sequence[Any] = (),
@@ -125,6 +128,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
     """Train `model` and return the final FitState (history holds one metrics dict per epoch).
 
     loader: a TensorLoader or DataLoader; `set_epoch(e)` is called when it exists (DistributedSampler).
+    count_items: batch -> its items, as loss_fn counts them; an int, or a tensor (no host read).
     amp: None | "bf16" | "fp16" (fp16 uses a GradScaler). evaluate: model -> {"val_loss": ...} at each
     epoch end, under no_grad in eval mode. callbacks: objects with any of the hooks of the module docstring.
     checkpoint_every: save every N optimizer steps (0: at epoch ends only). log_every: every N optimizer
@@ -135,7 +139,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
     device = next(model.parameters()).device
     ddp = isinstance(model, DistributedDataParallel)  # hoisted: an ABC isinstance check costs µs per batch
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
-    autocast = _autocast(amp, device)
+    forward = _autocast(loss_fn, amp, device)  # without amp loss_fn itself: no context per batch
     best = _BestWeights(early_stopping)
     checkpoints = _Checkpoints(checkpoint_path, checkpoint_every, model, optimizer, scheduler, scaler, best)
     state = checkpoints.restore() if resume else FitState()
@@ -147,12 +151,11 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
         while state.epoch < epochs and not state.stopped_early:
             model.train()
             for group in _groups(loader, state, accum_steps, checkpoints):
-                counts = [int(count_items(b)) for b in group]
-                seed.start_group(sum(counts))  # N_group; under DDP Σ over ranks, all-reduced on the device
+                counts = [count_items(b) for b in group]  # ints, or tensors: then no host read
+                n_local = seed.start_group(counts)  # Σ counts; N_group = Σ over ranks under DDP
                 for i, batch in enumerate(group):
                     with model.no_sync() if ddp and i < len(group) - 1 else NO_CONTEXT:  # DDP: one all-reduce
-                        with autocast():
-                            loss_sum, n_items = loss_fn(model, batch)
+                        loss_sum, n_items = forward(model, batch)
                         _check_items(n_items, counts[i], state)
                         scaled = scaler.scale(loss_sum) if scaler else loss_sum
                         scaled.backward(seed(scaled))  # ∇ = Σ∇ℓ / N_group: backward seeded with world / N_group
@@ -160,7 +163,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
                 _optimizer_step(state, model, optimizer, scheduler, scaler, clip_grad_norm, hooks)
                 state.global_step += 1
                 state.batch_in_epoch += len(group)
-                state.epoch_items += sum(counts)
+                state.epoch_items += n_local
                 for hook in hooks.step_end:
                     hook(state, model)
                 log.step_end(state)
@@ -201,16 +204,15 @@ def _end_epoch(state: FitState, model: torch.nn.Module, optimizer: torch.optim.O
                best: "_BestWeights", hooks: "_Hooks", log: "_Log") -> None:
     """Append the epoch's record (mean training loss, evaluate's metrics, lr), early stopping, on_epoch_end;
     then move the data position to the next epoch."""
-    mean = _all_reduce_mean if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1 \
-        else (lambda values, device: values)  # DDP: every rank decides (and fails) alike
-    device = next(model.parameters()).device
-    train = mean({"loss_sum": float(state.loss_sum()), "items": state.epoch_items}, device)  # the epoch's host read
+    ddp = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    mean = (lambda values: _all_reduce_mean(values, model)) if ddp else (lambda values: values)  # ranks agree
+    train = mean({"loss_sum": float(state.loss_sum()), "items": float(state.epoch_items)})  # the epoch's host read
     log.check(state, train["loss_sum"])  # before evaluate sees weights stepped from a NaN
     values = {}
     if evaluate is not None:
         model.eval()
         with torch.no_grad():
-            values = mean({k: float(v) for k, v in evaluate(model).items()}, device)
+            values = mean({k: float(v) for k, v in evaluate(model).items()})
         model.train()
     record = {"epoch": state.epoch, "step": state.global_step,
               "train_loss": train["loss_sum"] / max(train["items"], 1),  # Σℓ / N
@@ -243,18 +245,30 @@ def _check_arguments(epochs: int, accum_steps: int, amp: str | None, early_stopp
         raise BadInput("early_stopping: needs evaluate=... to measure the monitored metric")
 
 
-def _check_items(n_items: int | torch.Tensor, count: int, state: FitState) -> None:
-    """loss_fn's item count must be count_items'; a tensor count is read (a host sync) in each epoch's first group only."""
-    if (state.batch_in_epoch == 0 or not isinstance(n_items, torch.Tensor)) and int(n_items) != count:
-        raise BadInput(f"fit: loss_fn counted {int(n_items)} items but count_items gave {count}; "
+def _check_items(n_items: int | torch.Tensor, count: int | torch.Tensor, state: FitState) -> None:
+    """loss_fn's item count must be count_items'. Tensors are read (a host sync) in an epoch's first group only."""
+    on_device = isinstance(n_items, torch.Tensor) or isinstance(count, torch.Tensor)
+    if (state.batch_in_epoch == 0 or not on_device) and int(n_items) != int(count):
+        raise BadInput(f"fit: loss_fn counted {int(n_items)} items but count_items gave {int(count)}; "
                        "pass count_items= that matches your loss")
 
 
-def _autocast(amp: str | None, device: torch.device) -> Callable[[], Any]:
+def _wide(device: torch.device) -> torch.dtype:
+    """float64 for sums of many terms; MPS has none."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _autocast(loss_fn: LossFn, amp: str | None, device: torch.device) -> LossFn:
+    """loss_fn under autocast when amp is set; backward then runs outside it, as autocast's docs ask."""
     if amp is None:
-        return lambda: NO_CONTEXT
+        return loss_fn
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return lambda: torch.autocast(device.type, dtype=dtype)
+
+    def forward(model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, int | torch.Tensor]:
+        with torch.autocast(device.type, dtype=dtype):
+            return loss_fn(model, batch)
+
+    return forward
 
 
 def _groups(loader: Any, state: FitState, accum_steps: int, checkpoints: "_Checkpoints") -> Iterator[list[Any]]:
@@ -291,10 +305,10 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def _all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
+def _all_reduce_mean(values: dict[str, float], model: torch.nn.Module) -> dict[str, float]:
     """The mean over ranks of each value (the same dict on every rank afterwards)."""
-    t = torch.tensor(list(values.values()), dtype=torch.float64,
-                     device=device if dist.get_backend() == "nccl" else "cpu")
+    device = next(model.parameters()).device if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return dict(zip(values, (t / dist.get_world_size()).tolist()))
 
@@ -313,35 +327,44 @@ class _Hooks:
 class _BackwardSeed:
     """The gradient to start each backward from: world / N_group (DDP's all-reduce then averages the ranks).
 
-    One process: a tensor cached per (N, dtype), so the loss need not be divided in the graph, and 1/N is
-    rounded as the kernels of a mean-reduced loss round it; it lives on the device of the first loss (all
-    losses of a fit share one device). DDP: N_group = Σ_ranks n is all-reduced as a device tensor, so no
-    host read waits for it.
+    Counts that are numbers, one process: a tensor cached per (N, dtype), so the loss need not be divided in
+    the graph, and 1/N is rounded as the kernels of a mean-reduced loss round it; it lives on the device of
+    the first loss (all losses of a fit share one device). Counts that are tensors, or DDP: N_group stays a
+    device tensor (all-reduced there), so no host read waits for it; 1/N is rounded alike.
     """
 
     def __init__(self, device: torch.device) -> None:
         self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         self.comm_device = device if self.world > 1 and dist.get_backend() == "nccl" else torch.device("cpu")
-        self.n: float | torch.Tensor = 1.0  # N_group / world
-        self._cache: dict[tuple, torch.Tensor] = {}
+        self.n: int | torch.Tensor = 1  # N_group / world
+        self._cache: dict[Any, torch.Tensor] = {}
+        self._on_device = False
 
-    def start_group(self, n_local: int) -> None:
-        if self.world == 1:
-            self.n = n_local
-            return
-        n = torch.full((), float(n_local), dtype=torch.float64, device=self.comm_device)  # a fill, no copy
-        dist.all_reduce(n)  # N_group = Σ_ranks n
-        self.n, self._cache = n / self.world, {}
+    def start_group(self, counts: list[int] | list[torch.Tensor]) -> int | torch.Tensor:
+        """Take the group's counts; return this rank's Σ counts (an int, or a float64 tensor on their device)."""
+        if isinstance(counts[0], torch.Tensor):
+            n_local = sum(counts).to(_wide(counts[0].device))
+            n = n_local if self.world == 1 else n_local.to(self.comm_device, copy=True)
+        else:
+            n_local = sum(counts)
+            if self.world == 1:
+                self.n, self._on_device = n_local, False
+                return n_local
+            n = torch.full((), float(n_local), dtype=torch.float64, device=self.comm_device)  # a fill, no copy
+        if self.world > 1:
+            dist.all_reduce(n)  # N_group = Σ_ranks n
+        self.n, self._cache, self._on_device = n / self.world, {}, True
+        return n_local
 
     def __call__(self, loss: torch.Tensor) -> torch.Tensor:
-        key = (self.n, loss.dtype)
+        key = loss.dtype if self._on_device else (self.n, loss.dtype)  # on the device: a cache per group
         seed = self._cache.get(key)
         if seed is None:
-            if self.world == 1:
-                seed = torch.ones((), dtype=loss.dtype, device=loss.device) / float(self.n)
-            else:  # as a Python divisor: in float32 for a half-precision loss
+            if self._on_device:  # as a Python divisor is used: in float32 for a half-precision loss
                 work = torch.float32 if loss.dtype in (torch.float16, torch.bfloat16) else loss.dtype
                 seed = (torch.ones((), dtype=work, device=loss.device) / self.n.to(loss.device, work)).to(loss.dtype)
+            else:
+                seed = torch.ones((), dtype=loss.dtype, device=loss.device) / float(self.n)
             self._cache[key] = seed
         return seed
 
@@ -360,7 +383,7 @@ class _Log:
         self.every, self.run = every, run
         self.bar = _progress(progress, total, state.global_step)
         self.checked = (state.epoch, state.global_step, state.batch_in_epoch)  # losses up to here were finite
-        self._recent: torch.Tensor | None = None  # made at the epoch's first loss, on its device
+        self._recent: torch.Tensor | None = None  # made at the first loss, on its device; zeroed each epoch
 
     def add(self, state: FitState, loss_sum: torch.Tensor) -> None:
         if self._recent is None:
@@ -368,9 +391,8 @@ class _Log:
         self._recent.add_(loss_sum.detach())  # a NaN/±inf loss makes the sum non-finite
 
     def _start(self, state: FitState, loss: torch.Tensor) -> None:
-        total = torch.float32 if loss.device.type == "mps" else torch.float64  # MPS has no float64
         recent = torch.promote_types(loss.dtype, torch.float32)
-        state.epoch_loss_sum = torch.full((), float(state.epoch_loss_sum), dtype=total, device=loss.device)
+        state.epoch_loss_sum = torch.full((), float(state.epoch_loss_sum), dtype=_wide(loss.device), device=loss.device)
         state.epoch_loss_recent = torch.full((), float(state.epoch_loss_recent), dtype=recent, device=loss.device)
         self._recent = state.epoch_loss_recent
 
@@ -395,7 +417,7 @@ class _Log:
             state.epoch_loss_sum.add_(self._recent)  # float64 total += recent
             self._recent.zero_()
         if self.every and state.global_step % self.every == 0:
-            loss = self.check(state) / max(state.epoch_items, 1)  # this epoch's mean so far (this rank's)
+            loss = self.check(state) / max(float(state.epoch_items), 1)  # this epoch's mean so far (this rank's)
             if self.bar is not None:
                 self.bar.set_postfix(loss=f"{loss:.4f}")
             if self.run is not None:
@@ -408,11 +430,16 @@ class _Log:
             self.run.log_metrics(**record)
 
     def new_epoch(self, state: FitState) -> None:
-        state.epoch_loss_sum = state.epoch_loss_recent = state.epoch_items = 0.0
-        self._recent = None
+        if self._recent is None:  # no loss yet in this fit (resumed at an epoch's end): the sums are floats
+            state.epoch_loss_sum = state.epoch_loss_recent = 0.0
+        else:
+            state.epoch_loss_sum.zero_()
+            self._recent.zero_()
+        state.epoch_items = 0.0
 
     def close(self, state: FitState) -> None:
-        state.epoch_loss_sum, state.epoch_loss_recent = self.check(state), 0.0  # the FitState returned holds floats
+        state.epoch_loss_sum, state.epoch_loss_recent = self.check(state), 0.0  # the FitState returned holds
+        state.epoch_items = float(state.epoch_items)  # plain numbers
         if self.bar is not None:
             self.bar.close()
 

@@ -33,7 +33,14 @@ from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data.text import TextPairs, TextTask, exact_match, mixed_wordings, number_task, score_bleu
+from mllab.data.text import (
+    TextPairs,
+    TextTask,
+    exact_match,
+    mixed_wordings,
+    number_task,
+    score_bleu,
+)
 from mllab.experiments.seq2seq.common import mean_se, train_nat, train_seq2seq
 from mllab.models.nat import NATransformer, distill_targets
 from mllab.models.transformer import Seq2SeqTransformer, strip
@@ -95,7 +102,7 @@ class AtVsNatConfig(Config):
 
 
 def _model(cfg: AtVsNatConfig, task: TextTask, kind: str):
-    sizes = dict(width=cfg.width, heads=4, layers=2, mlp_ratio=2)
+    sizes = {"width": cfg.width, "heads": 4, "layers": 2, "mlp_ratio": 2}
     if kind == "at":
         return Seq2SeqTransformer(len(task.src_vocab), len(task.tgt_vocab), **sizes)
     return NATransformer(len(task.src_vocab), len(task.tgt_vocab), max_len=cfg.max_len, **sizes)

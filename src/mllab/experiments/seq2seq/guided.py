@@ -32,7 +32,12 @@ from mllab.data.text import ExpandTask, TextPairs, exact_match, expand_task
 from mllab.experiments.seq2seq.common import mean_se
 from mllab.models.transformer import Seq2SeqTransformer, count_target_tokens, strip
 from mllab.train import fit
-from mllab.train.guided import GuidedLoss, diagonal_score, forward_with_attention, guide_weights
+from mllab.train.guided import (
+    GuidedLoss,
+    diagonal_score,
+    forward_with_attention,
+    guide_weights,
+)
 
 ARMS = ("guided", "plain")
 
