@@ -108,8 +108,10 @@ def run_sb3(config: dqn.DQNConfig, seed: int) -> dict:
 def summary(rows: list[dict]) -> dict:
     """Seeds that reached the target and medians over all seeds, a miss counted as ∞ (as a user waits)."""
     reached = [r for r in rows if r["reached_step"] is not None]
-    median = lambda key: statistics.median(r[key] if r["reached_step"] is not None else float("inf")  # noqa: E731
-                                           for r in rows) if rows else None
+
+    def median(key: str) -> float | None:
+        return statistics.median(r[key] if r["reached_step"] is not None else float("inf") for r in rows) if rows else None
+
     return {"seeds": len(rows), "reached": len(reached), "median_steps": median("reached_step"),
             "median_wall": median("wall"), "median_cpu": median("cpu")}
 
@@ -157,7 +159,7 @@ def main() -> None:
             record = {"configs": {k: c.__dict__ for k, c in configs.items()}, "threads": args.threads,
                       "seeds": seeds, "results": results, "summary": summaries}
             args.out.write_text(json.dumps(record, indent=1))
-    for name, rows in results.items():
+    for name in results:
         line = summaries[name]
         if "sb3" in summaries and name != "sb3" and line["median_wall"] and summaries["sb3"]["median_wall"]:  # ∞: a miss
             line["wall_ratio_to_sb3"] = line["median_wall"] / summaries["sb3"]["median_wall"]

@@ -132,15 +132,3 @@ def learning_curve(ax: Any, returns: list[np.ndarray], optimum: float, window: i
     if curves.min() < -10 * max(abs(optimum), 1):
         ax.set_yscale("symlog", linthresh=10)
     figures.legend_below(ax, ncol=1)
-
-
-def trim_ticks(fig: Any) -> Any:
-    """Drop tick labels outside each panel's view limits: matplotlib keeps them (invisible) in the tick list,
-    where the figure check counts them as text over the neighbouring panel. Returns `fig`."""
-    fig.canvas.draw()
-    for ax in fig.axes:
-        for axis, (low, high) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
-            if axis.get_scale() == "linear" and not hasattr(ax, "_colorbar"):
-                slack = 1e-9 * abs(high - low)
-                axis.set_ticks([t for t in axis.get_ticklocs() if low - slack <= t <= high + slack])
-    return fig

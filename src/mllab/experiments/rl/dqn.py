@@ -102,8 +102,7 @@ def dqn_cartpole(run: Run, cfg: DqnExperimentConfig) -> None:
         for step, episode_return in result.episode_returns:
             run.log_metrics(seed=seed, step=step, episode_return=episode_return)
         finite &= all(np.isfinite([u["td_loss"], u["q_values"]]).all() for u in result.updates)
-        for key in largest:
-            largest[key] = max([largest[key]] + [abs(u[key]) for u in result.updates])
+        largest = {key: max([value] + [abs(u[key]) for u in result.updates]) for key, value in largest.items()}
 
         steps, returns = zip(*result.episode_returns) if result.episode_returns else ((), ())
         axes[0].plot(steps, smooth(np.array(returns), 10), color=color, alpha=0.45, lw=1)

@@ -24,7 +24,6 @@ from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
 from mllab.experiments.rl import judged_seeds
 from mllab.rl import prediction
-from mllab.rl.plots import trim_ticks
 
 
 @dataclass
@@ -156,4 +155,4 @@ def draw(run: Run, cfg: McVsTdConfig, online: dict, batch: dict, best: dict, cha
         ax.set(title=f"{kind} RMS error ({len(curves[challenger])} seeds ± SE)", xlabel="episodes",
                ylabel="RMS error over states A–E")
         figures.legend_below(ax, ncol=1)
-    run.figure("random-walk", trim_ticks(fig))
+    run.figure("random-walk", fig)

@@ -30,8 +30,7 @@ from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
 from mllab.experiments.rl import judged_seeds
 from mllab.rl import tabular
-from mllab.rl.plots import (cliff_policy, frozen_lake_policy, learning_curve, smooth, taxi_policy,
-                             trim_ticks)
+from mllab.rl.plots import cliff_policy, frozen_lake_policy, learning_curve, smooth, taxi_policy
 
 CONTROL_ENVS = ("FrozenLake-v1", "FrozenLake8x8-v1", "Taxi-v4")
 
@@ -176,8 +175,8 @@ def q_table(run: Run, cfg: QTableConfig) -> None:
                 where = "at R" if passenger == 0 else "in the taxi"
                 taxi_policy(axes_policies[panel], env, policies[best], values[best], passenger, destination=1,
                             title=f"Taxi: passenger {where}, to G")
-    run.figure("learning-curves", trim_ticks(fig_curves))
-    run.figure("greedy-policies", trim_ticks(fig_policies))
+    run.figure("learning-curves", fig_curves)
+    run.figure("greedy-policies", fig_policies)
     cliff_walking(run, cfg, seeds[-1] + len(CONTROL_ENVS))
 
 
@@ -229,4 +228,4 @@ def cliff_walking(run: Run, cfg: QTableConfig, seed: int) -> None:
     for ax, algorithm in zip(axes[1:], ("sarsa", "q-learning")):
         name = "SARSA" if algorithm == "sarsa" else "Q-learning"
         cliff_policy(ax, results[algorithm].q[0], paths[algorithm][0], f"{name}: greedy policy (run 0)")
-    run.figure("cliff-walking", trim_ticks(fig))
+    run.figure("cliff-walking", fig)
