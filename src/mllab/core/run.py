@@ -257,6 +257,7 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
               progress_bars=progress_position is not None, progress_position=progress_position or 0)
     threads = threads if threads is not None else getattr(experiment.config_cls, "torch_threads", 1)
     judge = profile != "smoke" if judge is None else judge
+    version = code_version(experiment)  # of the code that runs, before an edit during the run can change it
     started = datetime.now(timezone.utc)
     start = time.perf_counter()
     error = None
@@ -295,7 +296,7 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
         "verdict": verdict, "modified_claim": modified, "checks": [dataclasses.asdict(c) for c in run.checks],
         "metrics": run.metrics,
         "seconds": round(seconds, 3), "profile": profile, "seed": seed, "config": config_dict(config),
-        "versions": versions(torch_device), "code_version": code_version(experiment),
+        "versions": versions(torch_device), "code_version": version,
         "command": reproduce_command(experiment, profile, seed, overrides),
         "started": started.isoformat(timespec="seconds"), "error": error, "figure_problems": run.figure_problems,
         "threads": threads,

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from mllab.models.mlp import MLP
 from mllab.rl.replay import ReplayBuffer
+from mllab.train import helpers
 
 
 @dataclass
@@ -138,9 +139,8 @@ def gradient_phase(network: torch.nn.Module, target_network: torch.nn.Module, op
 
 
 def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> float:
-    """ε at step t: linear from start_e to end_e over `duration` steps, then end_e."""
-    slope = (end_e - start_e) / max(duration, 1)
-    return max(slope * t + start_e, end_e) if end_e <= start_e else min(slope * t + start_e, end_e)
+    """ε at step t: linear from start_e to end_e over `duration` steps, then end_e (train.helpers.linear_schedule)."""
+    return helpers.linear_schedule(start_e, end_e, duration)(t)
 
 
 def evaluate(network: torch.nn.Module, env_id: str, episodes: int = 100, seed: int = 0) -> np.ndarray:

@@ -16,6 +16,8 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from mllab.train import helpers
+
 
 @dataclass
 class TabularModel:
@@ -165,9 +167,7 @@ class BatchedEnv:
         return next_state, reward, terminated, truncated
 
 
-def linear_schedule(start: float, end: float, fraction: float) -> Callable[[float], float]:
-    """progress in [0, 1] -> value going linearly from start to end over the first `fraction`, then end."""
-    return lambda progress: end + (start - end) * max(0.0, 1.0 - progress / fraction) if fraction > 0 else end
+linear_schedule = helpers.linear_schedule  # progress in [0, 1] -> start ... end over the first `fraction`, then end
 
 
 @dataclass

@@ -46,4 +46,4 @@ def linear_schedule(start: float, end: float, duration: float) -> Callable[[floa
     then `end`. t in any unit (steps, or the fraction of training done); duration <= 0 gives `end` throughout."""
     if duration <= 0:
         return lambda t: end
-    return lambda t: start + (end - start) * min(max(t, 0.0) / duration, 1.0)
+    return lambda t: end if t >= duration else start + (end - start) * max(t, 0.0) / duration  # exactly end after
