@@ -203,3 +203,14 @@ def test_tour_runs_experiments_side_by_side_and_keeps_the_notes_order(monkeypatc
         pids.append(result["metrics"]["pid"])
     assert os.getpid() not in pids  # ran in workers, not in the tour's process
     assert cli.main(["tour", "--device", "cpu", "--out", str(tmp_path / "x"), "--jobs", "0"]) == cli.EXIT_BAD_INPUT
+
+
+def test_first_tour_estimates_from_the_shipped_reference_times():
+    """Before any record exists, the quick tour's estimate and longest-first order come from the times
+    measured on a 2-core CPU (experiments/quick_seconds.json); unknown names get the default."""
+    reference = cli.reference_seconds()
+    assert reference["dqn"] > reference["momentum"] > 0
+    expected = cli.expected_seconds([], ["dqn", "momentum", "not-measured"], "quick")
+    assert expected == {"dqn": reference["dqn"], "momentum": reference["momentum"],
+                        "not-measured": cli.DEFAULT_SECONDS["quick"]}
+    assert cli.expected_seconds([], ["dqn"], "smoke") == {"dqn": cli.DEFAULT_SECONDS["smoke"]}

@@ -184,14 +184,27 @@ def _is_current(record: dict, e, args: argparse.Namespace) -> bool:
             and record.get("code_version") == code_version(e))
 
 
+def reference_seconds() -> dict[str, float]:
+    """Quick-profile seconds of each experiment measured on a 2-core CPU (experiments/quick_seconds.json):
+    the first tour's estimate and longest-first order before any record exists."""
+    from importlib import resources
+
+    try:
+        return json.loads(resources.files("mllab.experiments").joinpath("quick_seconds.json").read_text())["seconds"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 def expected_seconds(records: list[tuple[Path, dict]], names: list[str], profile: str) -> dict[str, float]:
     """Each experiment's expected run time: the median of its last (up to 5) completed records at this
-    profile, else DEFAULT_SECONDS[profile]."""
+    profile, else (quick) the reference time measured on a 2-core CPU, else DEFAULT_SECONDS[profile]."""
+    reference = reference_seconds() if profile == "quick" else {}
     expected = {}
     for name in names:
         times = [float(r["seconds"]) for _, r in records if r["experiment"] == name and r.get("profile") == profile
                  and r.get("verdict") != "error" and isinstance(r.get("seconds"), (int, float))]
-        expected[name] = statistics.median(times[-5:]) if times else DEFAULT_SECONDS.get(profile, 30.0)
+        expected[name] = statistics.median(times[-5:]) if times else \
+            reference.get(name, DEFAULT_SECONDS.get(profile, 30.0))
     return expected
 
 
