@@ -7,13 +7,12 @@ The warp is an affine resampling (`affine_grid` / `grid_sample`, bilinear, zeros
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from mllab.core.errors import BadInput
+from mllab.layers import spatial
 from mllab.data.datasets import Dataset, Split, load_dataset
 
 SIDE = 28  # mnist5k images are 28 × 28
@@ -42,14 +41,10 @@ def warp(x: torch.Tensor, angle_deg: torch.Tensor | float = 0.0, scale: torch.Te
     """x (N, C, H, W) with its content rotated by `angle_deg`, scaled by `scale` and moved by `shift_px` (x right,
     y down; pixels); each a scalar or one value per image. Identity at (0, 1, (0, 0))."""
     n, size = len(x), x.shape[-1]
-    angle = torch.as_tensor(angle_deg, dtype=x.dtype, device=x.device).expand(n) * math.pi / 180
+    angle = torch.as_tensor(angle_deg, dtype=x.dtype, device=x.device).expand(n)
     scale_t = torch.as_tensor(scale, dtype=x.dtype, device=x.device).expand(n)
     shift = torch.as_tensor(shift_px, dtype=x.dtype, device=x.device).expand(n, 2)
-    cos, sin = torch.cos(angle) / scale_t, torch.sin(angle) / scale_t  # the sampling grid is the inverse map
-    t = -2.0 * shift / size  # normalised units: 2 / size per pixel
-    theta = torch.stack([torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1)  # (N, 2, 3)
-    grid = F.affine_grid(theta.double(), list(x.shape), align_corners=False)  # (N, H, W, 2), float64: exact identity
-    return F.grid_sample(x.double(), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(x.dtype)
+    return spatial.warp(x, spatial.affine_theta(angle, scale_t, shift, size))  # the one warp, in layers/spatial
 
 
 @dataclass
