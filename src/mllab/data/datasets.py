@@ -162,9 +162,9 @@ def make_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int, *, see
         if n_test_fixed is not None:
             rest, test = index[:-n_test_fixed], index[-n_test_fixed:]
         else:
-            rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=y)
+            rest, test = train_test_split(index, test_size=test_fraction, random_state=seed % 2**32, stratify=y)
         val_share = val_fraction / (1 - (test_fraction if n_test_fixed is None else 0))
-        train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=y[rest])
+        train, val = train_test_split(rest, test_size=val_share, random_state=seed % 2**32, stratify=y[rest])
     except ValueError as exc:  # too few samples of a class for a stratified split
         raise BadInput(f"dataset {name}: cannot split {len(y)} samples into stratified train/val/test ({exc}); "
                        "give more samples of each class") from None
