@@ -8,6 +8,7 @@ The warp is an affine resampling (`affine_grid` / `grid_sample`, bilinear, zeros
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -15,17 +16,35 @@ from mllab.core.errors import BadInput
 from mllab.layers import spatial
 from mllab.data.datasets import Dataset, Split, load_dataset
 
-SIDE = 28  # mnist5k images are 28 × 28
+SIDE = 28  # mnist5k / MNIST images are 28 × 28
+IMAGE_DATASETS = ("mnist5k", "mnist", "cifar10")  # what `load_images` and the image experiments' `dataset` take
+SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
+NEEDS_FOLDER = ("mnist", "cifar10")  # read from the user's --data-dir
 
 
-def load_images(seed: int = 0, device: torch.device | str = "cpu") -> Dataset:
-    """mnist5k (3,500 train / 750 val / 750 test, stratified by `seed`) with x as (N, 1, 28, 28) in [0, 1]."""
-    flat = load_dataset("mnist5k", seed=seed, device=device)
+def check_image_dataset(name: str, allowed: tuple[str, ...] = IMAGE_DATASETS, field: str = "dataset") -> str:
+    """`name` if it is one of `allowed`, else BadInput naming the choices."""
+    if name not in allowed:
+        raise BadInput(f"--set {field}: unknown image dataset {name!r}; choose one of {', '.join(allowed)}")
+    return name
+
+
+def load_images(seed: int = 0, device: torch.device | str = "cpu", name: str = "mnist5k",
+                data_dir: str | Path | None = None) -> Dataset:
+    """An image dataset with x as (N, C, H, W) in [0, 1] and fixed seeded stratified splits (`load_dataset`).
+
+    name: "mnist5k" (bundled; 3,500 train / 750 val / 750 test), or "mnist" (IDX files) / "cifar10" (binary
+    batches) read from `data_dir` (their own test set is the test split, val comes out of training).
+    Shapes: mnist5k and mnist (N, 1, 28, 28), cifar10 (N, 3, 32, 32)."""
+    check_image_dataset(name)
+    flat = load_dataset(name, seed=seed, device=device, data_dir=data_dir)
+    shape = SHAPES[name]
 
     def image(split: Split) -> Split:
-        return Split(split.x.view(-1, 1, SIDE, SIDE), split.y)  # (N, 784) -> (N, 1, 28, 28)
+        return Split(split.x.reshape(-1, *shape), split.y)  # (N, C·H·W) or (N, C, H, W) -> (N, C, H, W)
 
-    return Dataset("mnist5k-images", image(flat.train), image(flat.val), image(flat.test), flat.n_classes)
+    label = "mnist5k-images" if name == "mnist5k" else name
+    return Dataset(label, image(flat.train), image(flat.val), image(flat.test), flat.n_classes)
 
 
 def subset(split: Split, n: int, seed: int) -> Split:
