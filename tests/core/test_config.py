@@ -201,3 +201,21 @@ def test_config_dict_is_json_ready():
 def test_parse_value_refuses_types_the_command_line_cannot_express():
     with pytest.raises(BadInput, match="cannot be set from the command line"):
         parse_value("table", "x", dict[str, int])
+
+
+def test_full_profile_takes_the_real_dataset_when_a_data_dir_is_given():
+    import dataclasses
+    from typing import ClassVar
+
+    from mllab.core.config import Config, make_config
+
+    @dataclasses.dataclass
+    class ImageConfig(Config):
+        dataset: str = "mnist5k"
+        """which images"""
+        real_dataset: ClassVar[str | None] = "mnist"
+
+    assert make_config(ImageConfig, "full").dataset == "mnist5k"  # no folder: the bundled sample
+    assert make_config(ImageConfig, "full", has_data_dir=True).dataset == "mnist"
+    assert make_config(ImageConfig, "quick", has_data_dir=True).dataset == "mnist5k"  # only the full profile
+    assert make_config(ImageConfig, "full", ["dataset=cifar10"], has_data_dir=True).dataset == "cifar10"

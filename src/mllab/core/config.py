@@ -59,6 +59,7 @@ class Config:
     rules: ClassVar[dict[str, Rule | tuple[Rule, ...]]] = {}  # per-field rules; see the module docstring
     thresholds: ClassVar[tuple[str, ...]] = ()  # claim numbers not named in the claim text
     torch_threads: ClassVar[int] = 1  # intra-op threads while the experiment runs (see core.run.execute)
+    real_dataset: ClassVar[str | None] = None  # `dataset` of the full profile when a --data-dir is given
 
     def validate(self) -> None:
         """Raise BadInput for values outside their domain: finiteness, then `rules`. Subclasses may
@@ -159,13 +160,19 @@ def _example(annotation: Any) -> str:
     return {bool: "true", int: "3", float: "0.01", str: "text"}.get(annotation, "...")
 
 
-def make_config(cls: type[Config], profile: str = "quick", overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Build `cls` for `profile`, apply `field=value` overrides, validate; BadInput on any problem."""
+def make_config(cls: type[Config], profile: str = "quick", overrides: list[str] | tuple[str, ...] = (),
+                has_data_dir: bool = False) -> Config:
+    """Build `cls` for `profile`, apply `field=value` overrides, validate; BadInput on any problem.
+
+    has_data_dir: a --data-dir was given; the `full` profile of a config with a `real_dataset` then trains on
+    that dataset (its `dataset` field), unless an override sets `dataset` itself."""
     if profile not in PROFILES:
         raise BadInput(f"--profile: unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = dict(cls.profiles.get(profile, {}))
+    if profile == "full" and has_data_dir and cls.real_dataset is not None and "dataset" in fields:
+        values["dataset"] = cls.real_dataset
     for item in overrides:
         if "=" not in item:
             name = item.strip() if item.strip() in fields else min(fields, default="field")

@@ -199,9 +199,12 @@ def modified_claim(experiment: Experiment, config: Config, profile: str) -> list
     return [f for f in experiment.threshold_fields if getattr(config, f) != getattr(reference, f)]
 
 
-def reproduce_command(experiment: Experiment, profile: str, seed: int, overrides: list[str] | tuple) -> str:
+def reproduce_command(experiment: Experiment, profile: str, seed: int, overrides: list[str] | tuple,
+                      data_dir: str | Path | None = None) -> str:
     """The `mllab run` command that makes this record again."""
     parts = ["mllab", "run", experiment.name, "--profile", profile, "--seed", str(seed)]
+    if data_dir is not None:
+        parts += ["--data-dir", str(data_dir)]
     for item in overrides:
         parts += ["--set", item]
     return shlex.join(parts)
@@ -244,7 +247,7 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
     the config's `torch_threads` (1): beside one busy process, a second thread made small models 17–35×
     slower, and one thread was as fast idle (docs/benchmarks.md, contention).
     """
-    config = make_config(experiment.config_cls, profile, list(overrides))
+    config = make_config(experiment.config_cls, profile, list(overrides), has_data_dir=data_dir is not None)
     torch_device = resolve_device(device)
     if data_dir is not None and not Path(data_dir).is_dir():
         raise BadInput(f"--data-dir: {data_dir} is not a folder; give the folder that holds the dataset files")
@@ -297,7 +300,7 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
         "metrics": run.metrics,
         "seconds": round(seconds, 3), "profile": profile, "seed": seed, "config": config_dict(config),
         "versions": versions(torch_device), "code_version": version,
-        "command": reproduce_command(experiment, profile, seed, overrides),
+        "command": reproduce_command(experiment, profile, seed, overrides, data_dir),
         "started": started.isoformat(timespec="seconds"), "error": error, "figure_problems": run.figure_problems,
         "threads": threads,
         "figures": sorted(p.name for p in (staging / "figures").glob("*.png")),
