@@ -120,21 +120,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--long", type=int, default=8192)
     parser.add_argument("--window", type=int, default=128)
+    parser.add_argument("--devices", default="cpu,cuda", help="comma-separated devices to time (cuda where present)")
     args = parser.parse_args()
+    wanted = set(args.devices.split(","))
+    devices = [d for d in ("cpu", "cuda") if d in wanted and (d == "cpu" or torch.cuda.is_available())]
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} thread(s), "
           f"{args.repeats} interleaved repeats, medians")
     grid = list(itertools.product((4, 16), (128, 512), (64, 256)))
-    rows = throughput(torch.device("cpu"), args.repeats, grid)
-    if torch.cuda.is_available():
+    rows = throughput(torch.device("cpu"), args.repeats, grid) if "cpu" in devices else []
+    if "cuda" in devices:
         rows += throughput(torch.device("cuda"), args.repeats, list(itertools.product((16, 64), (512, 2048),
                                                                                        (256, 1024))))
-    for device in ("cpu",) + (("cuda",) if torch.cuda.is_available() else ()):
+    for device in devices:
         worst = min(r["ratio_wall"] for r in rows if r["device"] == device)
         worst_cpu = min(r["ratio_cpu"] for r in rows if r["device"] == device)
         print(f"{device}: slowest cell torch/ours = {worst:.2f}x wall, {worst_cpu:.2f}x cpu "
               f"(goal >= 1.0: {'met' if worst >= 1.0 else 'not met'} on wall time)")
-    for device in (torch.device("cpu"),) + ((torch.device("cuda"),) if torch.cuda.is_available() else ()):
+    for device in map(torch.device, devices):
         t = truncated(args.long, args.window, max(3, args.repeats // 2), device)
         print(f"{device.type}: truncated attention n={t['n']} w={t['window']} (B=1, 4 heads, d=32): banded "
               f"{t['banded_s']:.3f} s (cpu {t['banded_cpu_s']:.3f}), full SDPA {t['sdpa_s']:.3f} s "
