@@ -49,14 +49,16 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from mllab.core.errors import BadInput, Interrupted, TrainingError
 from mllab.train.checkpoint import (
+    LoaderOrder,
+    is_ddp,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
+    unwrap_model,
 )
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, int | torch.Tensor]]
@@ -127,7 +129,9 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
         run: Any = None, progress: bool = False, max_steps: int | None = None, log_every: int = 0) -> FitState:
     """Train `model` and return the final FitState (history holds one metrics dict per epoch).
 
-    loader: a TensorLoader or DataLoader; `set_epoch(e)` is called when it exists (DistributedSampler).
+    loader: a TensorLoader or DataLoader; `set_epoch(e)` is called when it exists (DistributedSampler). Resume
+    replays a DataLoader's order from the RNG states it draws from, its own generators too (`LoaderOrder`).
+    model: plain, DDP and/or torch.compile'd; checkpoints hold the plain module's keys, so they load across these.
     count_items: batch -> its items, as loss_fn counts them; an int, or a tensor (no host read).
     amp: None | "bf16" | "fp16" (fp16 uses a GradScaler). evaluate: model -> {"val_loss": ...} at each
     epoch end, under no_grad in eval mode. callbacks: objects with any of the hooks of the module docstring.
@@ -137,11 +141,11 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, loader: Any, optimizer: torch.o
     """
     _check_arguments(epochs, accum_steps, amp, early_stopping, evaluate, log_every)
     device = next(model.parameters()).device
-    ddp = isinstance(model, DistributedDataParallel)  # hoisted: an ABC isinstance check costs µs per batch
+    ddp = is_ddp(model)  # hoisted: an ABC isinstance check costs µs per batch
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
     forward = _autocast(loss_fn, amp, device)  # without amp loss_fn itself: no context per batch
     best = _BestWeights(early_stopping)
-    checkpoints = _Checkpoints(checkpoint_path, checkpoint_every, model, optimizer, scheduler, scaler, best)
+    checkpoints = _Checkpoints(checkpoint_path, checkpoint_every, model, optimizer, scheduler, scaler, best, loader)
     state = checkpoints.restore() if resume else FitState()
     log = _Log(state, log_every, run, progress, epochs * math.ceil(len(loader) / accum_steps))
     hooks = _Hooks(callbacks)
@@ -276,34 +280,11 @@ def _groups(loader: Any, state: FitState, accum_steps: int, checkpoints: "_Check
     """This epoch's groups of `accum_steps` micro-batches from the data position on; the last may be short."""
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(state.epoch)
-    if state.batch_in_epoch == 0:  # a DataLoader draws its shuffle from the RNG as the epoch starts
-        checkpoints.epoch_rng = torch.get_rng_state()
-    batches = _iterate(loader, state.batch_in_epoch, checkpoints.epoch_rng)
+    if state.batch_in_epoch == 0:  # a DataLoader draws its shuffle from the RNG(s) as the epoch starts
+        checkpoints.order.start_epoch()
+    batches = checkpoints.order.batches(loader, state.batch_in_epoch)  # resume: replays the epoch's order
     while group := list(islice(batches, accum_steps)):
         yield group
-
-
-def _iterate(loader: Any, start: int, epoch_rng: torch.Tensor | None) -> Iterator[Any]:
-    """The epoch's batches from batch `start` on (resume); TensorLoader skips without loading.
-
-    Another loader (DataLoader) is replayed from the RNG state of the epoch's start, so that its shuffle
-    order is the uninterrupted run's; the skipped batches are loaded and dropped.
-    """
-    if hasattr(loader, "batches"):
-        return loader.batches(start)
-    if start == 0 or epoch_rng is None:
-        return islice(iter(loader), start, None)
-    now = torch.get_rng_state()
-    torch.set_rng_state(epoch_rng)
-    batches = iter(loader)
-    for _ in islice(batches, start):  # draws the sampler's seed as the uninterrupted run did
-        pass
-    torch.set_rng_state(now)
-    return batches
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _all_reduce_mean(values: dict[str, float], model: torch.nn.Module) -> dict[str, float]:
@@ -460,43 +441,45 @@ class _BestWeights:
         value = record[self.config.monitor]
         if self.config.improved(value, state.best_metric):
             state.best_metric, state.best_epoch, state.bad_epochs = value, state.epoch, 0
-            self.weights = copy.deepcopy(_unwrap(model).state_dict())
+            self.weights = copy.deepcopy(unwrap_model(model).state_dict())
         else:
             state.bad_epochs += 1
             state.stopped_early = state.bad_epochs >= self.config.patience
 
     def restore(self, model: torch.nn.Module) -> None:
         if self.config is not None and self.weights is not None:
-            _unwrap(model).load_state_dict(self.weights)
+            unwrap_model(model).load_state_dict(self.weights)
 
 
 class _Checkpoints:
     """Saves every `every` optimizer steps, at epoch ends and on SIGINT/SIGTERM (then raises Interrupted);
     restores for resume. A save reads the running loss first, so no checkpoint holds weights stepped from a
-    non-finite loss. Holds model, optimizer, scheduler, scaler, RNG states, FitState (the data position),
-    the epoch's starting RNG state and early stopping's best weights."""
+    non-finite loss. Holds model (unwrapped: no DDP / torch.compile prefixes), optimizer, scheduler, scaler, RNG
+    states, FitState (the data position), the loader's RNG states (LoaderOrder) and early stopping's best weights."""
 
     def __init__(self, path: str | Path | None, every: int, model: torch.nn.Module, optimizer: Any, scheduler: Any,
-                 scaler: Any, best: _BestWeights) -> None:
+                 scaler: Any, best: _BestWeights, loader: Any) -> None:
         self.path = None if path is None else Path(path)
         self.every, self.model, self.optimizer, self.scheduler, self.scaler, self.best = \
             every, model, optimizer, scheduler, scaler, best
         self.signals = _SignalFlag(enabled=path is not None)
-        self.epoch_rng: torch.Tensor | None = None  # a DataLoader's shuffle is replayed from it on resume
+        self.order = LoaderOrder(loader)  # a DataLoader's shuffle is replayed from it on resume
         self.writer = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
     def restore(self) -> FitState:
         if self.path is None or not self.path.exists():
             return FitState()
+        self.order.check_restorable(self.path)
         ckpt = load_checkpoint(self.path, map_location=next(self.model.parameters()).device)
-        _unwrap(self.model).load_state_dict(ckpt["model"])
+        self.order.load_state_dict(ckpt, self.path)  # before the weights: a refusal leaves the model untouched
+        unwrap_model(self.model).load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt["scheduler"] is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt["scaler"] is not None:
             self.scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
-        self.best.weights, self.epoch_rng = ckpt["best_model"], ckpt.get("epoch_rng")
+        self.best.weights = ckpt["best_model"]
         return FitState.from_dict(ckpt["state"])
 
     def save(self, state: FitState, log: _Log) -> None:
@@ -505,10 +488,10 @@ class _Checkpoints:
         log.check(state)
         if self.writer:
             save_checkpoint(self.path, {
-                "model": _unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
+                "model": unwrap_model(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "rng": rng_state(), "epoch_rng": self.epoch_rng, "state": state.to_dict(),
+                "rng": rng_state(), **self.order.state_dict(), "state": state.to_dict(),
                 "best_model": self.best.weights})
 
     def step_end(self, state: FitState, log: _Log) -> None:
