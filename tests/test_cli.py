@@ -70,7 +70,8 @@ def test_python_dash_m_mllab_is_mllab(tmp_path):
 
 
 @pytest.mark.parametrize("command, defaults", [
-    (["run", "x"], ["mllab-out/runs/NAME/<timestamp>", "default quick", "default 0", "default auto"]),
+    (["run", "x"], ["mllab-out/runs/NAME/<timestamp>", "default quick", "default 0", "default auto",
+                    "more than 20x and the estimate exceeds 10 minutes (default off"]),
     (["tour"], ["default mllab-out)", "default quick", "default: every section"]),
     (["report"], ["default mllab-out/runs)", "default mllab-out/report)", "at any depth"]),
 ])

@@ -18,12 +18,13 @@ import time
 from pathlib import Path
 
 import mllab
-from mllab.core.config import PROFILES, config_dict, field_help, make_config
+from mllab.core.config import PROFILES, config_dict, field_help, make_config, work_factor
 from mllab.core.devices import resolve_device
 from mllab.core.errors import BadInput
-from mllab.core.records import find_records, latest_records
+from mllab.core.records import latest_corrupt, scan_records
 from mllab.core.registry import SECTIONS, all_experiments, get_experiment
 from mllab.core.run import code_version, default_out_dir, execute
+from mllab.core.seeding import check_seed
 from mllab.report.format import comparison_text, format_value, tidy_numbers
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
@@ -33,6 +34,9 @@ PROFILE_HELP = ("smoke: tiny, seconds; exercises the code and does not judge the
                 "full: bigger data and models, meant for a GPU.")
 # Seconds assumed for an experiment with no earlier record at the profile (tour's time estimate).
 DEFAULT_SECONDS = {"smoke": 5.0, "quick": 30.0, "full": 600.0}
+# `mllab run` asks for --yes when the --set values multiply the profile's work by more than this and the estimate
+# exceeds WORK_SECONDS_LIMIT: `--set seeds=100000` is a typo or a plan for a cluster, not a quick run.
+WORK_FACTOR_LIMIT, WORK_SECONDS_LIMIT = 20.0, 600.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +66,8 @@ class _Version(argparse.Action):
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", help=f"config profile: {' | '.join(PROFILES)} (default quick). "
                    + PROFILE_HELP)
-    p.add_argument("--seed", type=int, default=0, help="seed for Python, NumPy and torch (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed for Python, NumPy and torch, 0 <= seed < 2**32 "
+                   "(default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto: cuda, "
                    "then mps, then cpu)")
     p.add_argument("--data-dir", default=None, help="folder with your own MNIST (IDX) or CIFAR-10 (binary) files "
@@ -91,12 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="echo the run's log to stderr (default when stderr is a terminal)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not echo the run's log (default off)")
+    p.add_argument("-y", "--yes", action="store_true",
+                   help=f"run even when the --set values multiply the profile's work by more than "
+                        f"{WORK_FACTOR_LIMIT:g}x and the estimate exceeds {WORK_SECONDS_LIMIT / 60:g} minutes "
+                        "(default off: such a run stops before it starts, with its time estimate)")
 
     p = sub.add_parser("tour", help="run every experiment, print a verdict table, build the report")
     _add_run_options(p)
-    p.add_argument("--only", choices=SECTIONS, default=None, metavar="SECTION",
-                   help="run one section only (default: every section; `mllab list` shows the sections that "
-                        "have experiments)")
+    p.add_argument("--only", choices=SECTIONS, action="append", default=None, metavar="SECTION",
+                   help="run this section only; repeatable (--only cnn --only rl) (default: every section; "
+                        "`mllab list` shows the sections that have experiments)")
     p.add_argument("--out", type=Path, default=OUT,
                    help=f"records go to OUT/runs, the report to OUT/report (default {OUT})")
     p.add_argument("--force", action="store_true", help="rerun experiments whose record is current (default off)")
@@ -125,6 +134,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print(f"{e.name} ({e.section})\nclaim: {e.claim_text()}\n")
     if e.doc:
         print(e.doc + "\n")
+    print(f"torchrun: `torchrun --nproc_per_node N -m mllab run {e.name}` trains with DDP, each rank on its shard\n"
+          if e.distributed else "torchrun: no, runs on one process\n")
     docs = field_help(e.config_cls)
     print("config fields (--set FIELD=VALUE); defaults are the quick profile:")
     for f in dataclasses.fields(e.config_cls):
@@ -135,13 +146,67 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def work_estimate(e, profile: str, overrides: list[str], has_data_dir: bool = False) -> tuple[float, float, str]:
+    """(work factor, estimated seconds, why) of a run with `overrides` against its profile: the profile's
+    reference seconds (quick: experiments/quick_seconds.json; else DEFAULT_SECONDS) times Π of the work
+    fields' ratios (`core.config.work_factor`: seeds, steps, epochs, grids' lengths ...)."""
+    factor, changed = work_factor(make_config(e.config_cls, profile, overrides, has_data_dir=has_data_dir),
+                                  make_config(e.config_cls, profile, has_data_dir=has_data_dir))
+    base = (reference_seconds() if profile == "quick" else {}).get(e.name, DEFAULT_SECONDS.get(profile, 30.0))
+    counts = ", ".join(f"{name} {old} → {new}" for name, (old, new) in changed.items())
+    times = f"{factor:,.0f}" if factor >= 10 else f"{factor:.2g}"
+    return factor, factor * base, f"{counts}: {times}x the work of a {profile} run, which takes about {base:.3g} s"
+
+
+def _confirm_work(e, args: argparse.Namespace) -> None:
+    """BadInput (exit 2, nothing written) before a run far longer than its profile's, unless --yes."""
+    factor, seconds, why = work_estimate(e, args.profile, args.overrides, args.data_dir is not None)
+    if factor <= WORK_FACTOR_LIMIT or seconds <= WORK_SECONDS_LIMIT:
+        return
+    if not args.yes:
+        raise BadInput(f"--set: this run may take up to about {_duration(seconds)} ({why}); add --yes to run it "
+                       "anyway, or choose smaller values")
+    print(f"estimated run time: up to about {_duration(seconds)} ({why}); running it (--yes)", file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    return (f"{seconds / 86400:.1f} days" if seconds >= 2 * 86400 else f"{seconds / 3600:.1f} hours"
+            if seconds >= 5400 else f"{seconds / 60:.0f} minutes")
+
+
+def _torchrun_group(e, args: argparse.Namespace):
+    """Under torchrun (`torchrun --nproc_per_node N -m mllab run NAME`): this rank's place in the job (NCCL on
+    cuda:LOCAL_RANK, or gloo on the CPU) for an experiment registered with distributed=True; BadInput for the
+    others when N > 1 (they run on one process). None in a plain run, and for one process under torchrun."""
+    from mllab.train.distributed import join_torchrun, torchrun_world_size
+
+    world_size = torchrun_world_size()
+    if world_size is None or (world_size == 1 and not e.distributed):
+        return None
+    if not e.distributed:
+        able = ", ".join(x.name for x in all_experiments() if x.distributed) or "none"
+        raise BadInput(f"{e.name} runs on one process: it does not train with DDP under torchrun; run `mllab run "
+                       f"{e.name}` without torchrun (experiments that do: {able})")
+    return join_torchrun(args.device)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     e = get_experiment(args.name)
-    tty = sys.stderr.isatty() and not args.quiet
-    result, out = execute(e, profile=args.profile, seed=args.seed, overrides=args.overrides,
-                          out=args.out if args.out is not None else default_out_dir(e.name, OUT / "runs"),
-                          device=args.device, data_dir=args.data_dir, echo=args.verbose or tty,
-                          progress_position=0 if tty else None)
+    check_seed(args.seed)
+    _confirm_work(e, args)
+    group = _torchrun_group(e, args)  # None in a plain run
+    rank0 = group is None or group.rank == 0  # under torchrun rank 0 alone echoes, prints and writes the record
+    tty = sys.stderr.isatty() and not args.quiet and rank0
+    try:
+        result, out = execute(e, profile=args.profile, seed=args.seed, overrides=args.overrides,
+                              out=args.out if args.out is not None else default_out_dir(e.name, OUT / "runs"),
+                              device=args.device, data_dir=args.data_dir, echo=(args.verbose and rank0) or tty,
+                              progress_position=0 if tty else None, group=group)
+    finally:
+        if group is not None:
+            group.close()
+    if not rank0:
+        return EXIT_ERROR if result["verdict"] == "error" else EXIT_OK
     _print_result(result)
     print(f"record: {out}")
     if result["verdict"] == "error":
@@ -222,17 +287,44 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
+_worker_interrupted = False  # in a tour worker: set by Ctrl-C, after which the worker starts no experiment
+
+
 def _tour_worker(name: str, kwargs: dict, slots) -> dict:
-    """Run one experiment in a worker process; its progress bar takes a free line below the tour's."""
+    """Run one experiment in a worker process; its progress bar takes a free line below the tour's.
+    After a Ctrl-C the worker refuses the experiment already queued to it (the pool queues one ahead)."""
+    global _worker_interrupted
     from mllab.experiments import load_all
 
+    if _worker_interrupted:
+        raise KeyboardInterrupt
     load_all()  # a no-op after fork; registers every experiment in a fresh (spawned) interpreter
     slot = slots.get()
     try:
         result, _ = execute(get_experiment(name), progress_position=slot, **kwargs)
+    except KeyboardInterrupt:  # execute left no half record
+        _worker_interrupted = True
+        raise
     finally:
         slots.put(slot)
     return result
+
+
+def _stop_workers(running: list, grace: float = 3.0) -> None:
+    """Stop the experiments still running after a Ctrl-C. In a terminal every worker got the SIGINT too and
+    stops on its own; a SIGINT sent to the tour alone (`kill -INT PID`, a supervisor) is passed on to the
+    workers still busy after `grace` seconds (not at once: a second SIGINT could cut short a worker's
+    removal of its staging folder)."""
+    import multiprocessing
+    import signal
+    from concurrent.futures import wait
+
+    if running and wait(running, timeout=grace).not_done:
+        for child in multiprocessing.active_children():  # the pool's workers; the Manager's server ignores SIGINT
+            try:
+                os.kill(child.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
 
 
 def _row(e, result: dict) -> tuple[str, str, float, str]:
@@ -253,8 +345,10 @@ def _run_tour(experiments: list, args: argparse.Namespace, runs_dir: Path) -> li
     from tqdm import tqdm
 
     tqdm_module.tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked from this one
-    records = find_records(runs_dir) if runs_dir.is_dir() else []
+    records, skipped = scan_records(runs_dir) if runs_dir.is_dir() else ([], [])
     latest = {r["experiment"]: r for _, r in records}
+    for name in latest_corrupt(records, skipped):  # a newer record is corrupt: run it again
+        latest.pop(name, None)
     kept = {e.name for e in experiments if not args.force and e.name in latest and _is_current(latest[e.name], e, args)}
     expected = expected_seconds(records, [e.name for e in experiments], args.profile)
     expected.update({name: 0.0 for name in kept})
@@ -302,8 +396,10 @@ def _run_tour(experiments: list, args: argparse.Namespace, runs_dir: Path) -> li
                             e = futures.pop(future)
                             finish(e, _row(e, future.result()), True)
                 except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+                    for future in futures:  # experiments not yet queued never start
+                        future.cancel()
+                    _stop_workers([f for f in futures if f.running()])
+                    raise  # leaving `with` waits for the workers (and keeps the Manager up until they are done)
     except KeyboardInterrupt:
         bar.close()
         print("tour interrupted; finished records are kept: rerun the same command to go on", file=sys.stderr)
@@ -325,9 +421,11 @@ def _print_verdicts(rows: list[tuple[str, str, float, str]], seconds: float) -> 
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
-    from mllab.report import build_report, check_out_dir
+    from mllab.report import build_report, check_out_dir, skipped_lines
 
-    experiments = all_experiments(args.only)  # a section without experiments: bad input, before any bar
+    sections = [s for s in SECTIONS if s in args.only] if args.only else [None]  # the notes' order
+    experiments = [e for s in sections for e in all_experiments(s)]  # an empty section: bad input, before any bar
+    check_seed(args.seed)
     for e in experiments:  # every config builds at this profile: a bad --profile fails before any bar
         make_config(e.config_cls, args.profile)
     resolve_device(args.device)
@@ -341,23 +439,37 @@ def cmd_tour(args: argparse.Namespace) -> int:
     rows = _run_tour(experiments, args, runs_dir)
     counts = _print_verdicts(rows, time.perf_counter() - start)
     index = build_report(runs_dir, args.out / "report")
+    for line in skipped_lines(runs_dir):  # corrupt or foreign record files: how many and why
+        print(line)
     print(f"report: {Path(index).resolve()}")
     return EXIT_ERROR if counts["error"] else EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mllab.report import build_report
+    from mllab.report import build_report, skipped_lines
 
     if not args.runs.is_dir():
         raise BadInput(f"--runs: {args.runs} is not a folder of run records; run `mllab tour` first or pass --runs DIR")
-    if not find_records(args.runs):
-        raise BadInput(f"--runs: no run records (result.json) under {args.runs}; make one with `mllab run NAME` "
-                       f"or `mllab tour`, or pass the folder that holds them")
-    if not set(latest_records(args.runs)) & {e.name for e in all_experiments()}:
+    records, skipped = scan_records(args.runs)
+    named = {r["experiment"] for _, r in records} | set(latest_corrupt(records, skipped))  # corrupt ones are shown
+    if not named:
+        first = f" ({len(skipped)} skipped, e.g. {skipped[0].line()})" if skipped else ""
+        raise BadInput(f"--runs: no run records (result.json) under {args.runs}{first}; make one with `mllab run "
+                       f"NAME` or `mllab tour`, or pass the folder that holds them")
+    if not named & {e.name for e in all_experiments()}:
         raise BadInput(f"--runs: the records under {args.runs} are of no registered experiment; see `mllab list`")
     index = build_report(args.runs, args.out)
+    for line in skipped_lines(args.runs):  # corrupt or foreign record files: how many and why
+        print(line)
     print(f"report: {Path(index).resolve()}")
     return EXIT_OK
+
+
+def _rank() -> int:
+    """This process's rank under torchrun; 0 otherwise."""
+    from mllab.train.distributed import torchrun_rank
+
+    return torchrun_rank()
 
 
 COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "tour": cmd_tour, "report": cmd_report}
@@ -371,10 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         load_all()
         return COMMANDS[args.command](args)
     except BadInput as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if _rank() == 0:  # under torchrun every rank meets the same bad input: one line, from rank 0
+            print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        if _rank() == 0:
+            print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `mllab list | head`: the reader left; stay quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -132,3 +132,14 @@ def test_expand_task_targets_and_source_positions():
     assert (pos[2 * len(word):] == -1).all()
     with pytest.raises(BadInput):
         expand_task(10, 10, max_len=12, long_min=10)
+
+
+def test_tasks_take_a_derived_63_bit_seed():
+    from mllab.core.seeding import derive_seed
+    from mllab.data.text import copy_task, expand_task
+
+    seed = derive_seed(2**32 - 1, "judge", 0)  # what the seq2seq experiments pass: up to 2⁶³ − 1
+    a, b = (number_task("fr+fr_BE", high=100, seed=seed) for _ in range(2))
+    assert a.train.items == b.train.items and a.train.tgt.tolist() == b.train.tgt.tolist()
+    assert copy_task(20, 10, seed=seed)[1].names == copy_task(20, 10, seed=seed)[1].names
+    assert expand_task(20, 10, seed=seed).train.items == expand_task(20, 10, seed=seed).train.items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from html.parser import HTMLParser
@@ -15,7 +16,7 @@ from mllab.core.errors import BadInput
 from mllab.core.records import find_records
 from mllab.core.run import execute
 from mllab.report import build, build_report
-from mllab.report.entries import doc_html
+from mllab.report.entries import doc_html, skipped_lines
 from mllab.report.format import comparison_text, format_value, tidy_numbers
 
 RUN = ["fake-breaks", "fake-compares", "fake-falls", "fake-rises"]  # the records conftest's fake_runs makes
@@ -299,3 +300,109 @@ def test_report_finds_a_record_written_by_run_out_anywhere(fake_registry, tmp_pa
     assert cli.main(["report", "--runs", str(tmp_path), "--out", str(tmp_path / "r")]) == cli.EXIT_OK
     assert ("fake-falls", "fails") in Tags((tmp_path / "r" / "index.html").read_text()).listed()
     capsys.readouterr()
+
+
+# --- corrupt and skipped records --------------------------------------------------------------------------------
+
+def _cut_short(record: Path, keep: float = 0.5) -> str:
+    """Truncate the record's result.json (a full disk, an interrupted copy); the parse error json gives for it."""
+    path = record / "result.json"
+    text = path.read_text()
+    path.write_text(text[:int(len(text) * keep)])
+    try:
+        json.loads(path.read_text())
+    except ValueError as exc:
+        return str(exc)
+    raise AssertionError("the cut-short file still parses")
+
+
+@pytest.fixture
+def runs_with_corrupt(fake_runs, tmp_path) -> tuple[Path, Path, str]:
+    """A copy of fake_runs whose fake-rises record is cut short: (runs, that record, its parse error)."""
+    runs = tmp_path / "runs"
+    shutil.copytree(fake_runs, runs)
+    record = runs / RECORD_PATHS_RISES
+    return runs, record, _cut_short(record)
+
+
+RECORD_PATHS_RISES = "fake-rises/20260101-000000-000000"  # conftest's RECORD_PATHS["fake-rises"]
+
+
+def test_a_corrupt_record_is_shown_as_corrupt_with_its_path_and_parse_error(fake_registry, runs_with_corrupt, tmp_path,
+                                                                          capsys):
+    runs, record, error = runs_with_corrupt
+    assert cli.main(["report", "--runs", str(runs), "--out", str(tmp_path / "r")]) == cli.EXIT_OK
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"skipped 1 of 4 record files under {runs}: 1 corrupt; shown as corrupt records: fake-rises"
+    assert lines[1] == f"  {record / 'result.json'}: corrupt ({error})"
+    assert lines[-1].startswith("report: ")
+    site = tmp_path / "r"
+    listed = dict(Tags((site / "index.html").read_text()).listed())
+    assert listed["fake-rises"] == "corrupt record" and listed["fake-falls"] == "fails"  # not "not run"
+    index = (site / "index.html").read_text()
+    assert "1 corrupt" in index and str(record / "result.json") in index and error in index
+    page = (site / "exp" / "fake-rises.html").read_text()
+    assert "Corrupt record" in page and error in page and "Not run yet" not in page
+    assert (site / "exp" / "fake-rises" / "result.json").read_text() == (record / "result.json").read_text()
+    assert static_link_problems(site) == []
+
+
+def test_a_newer_valid_record_supersedes_a_corrupt_one(fake_registry, runs_with_corrupt, tmp_path):
+    runs, record, error = runs_with_corrupt
+    execute(fake_registry["fake-rises"], profile="quick", out=runs / "fake-rises" / "later", device="cpu")
+    site = build_report(runs, tmp_path / "r").parent
+    assert dict(Tags((site / "index.html").read_text()).listed())["fake-rises"] == "holds"
+    lines = skipped_lines(runs)  # still skipped, and said so, but not shown in place of the newer record
+    assert lines[0] == f"skipped 1 of 5 record files under {runs}: 1 corrupt" and error in lines[1]
+
+
+def test_a_corrupt_record_newer_than_the_valid_one_wins(fake_registry, fake_runs, tmp_path):
+    """An older valid record does not hide a newer corrupt one (the newest run is what the report shows)."""
+    runs = tmp_path / "runs"
+    shutil.copytree(fake_runs, runs)
+    later = runs / "fake-falls" / "later"
+    execute(fake_registry["fake-falls"], profile="quick", out=later, device="cpu")
+    (later / "result.json").write_text("")  # empty: no name in it, so the folder layout runs/NAME/... names it
+    site = build_report(runs, tmp_path / "r").parent
+    assert dict(Tags((site / "index.html").read_text()).listed())["fake-falls"] == "corrupt record"
+    assert "Expecting value" in skipped_lines(runs)[1]
+
+
+def test_foreign_and_unparsed_record_files_are_counted_with_the_reason(fake_registry, fake_runs, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(fake_runs, runs)
+    (runs / "notes").mkdir()
+    (runs / "notes" / "result.json").write_text('{"what": "not a record"}')
+    execute(fake_registry["fake-falls"], profile="quick", out=runs / "renamed", device="cpu")
+    result = json.loads((runs / "renamed" / "result.json").read_text())
+    (runs / "renamed" / "result.json").write_text(json.dumps({**result, "experiment": "old-name"}))
+    lines = skipped_lines(runs)
+    assert lines[0] == (f"skipped 2 of 6 record files under {runs}: 1 not a run record, "
+                        "1 of no registered experiment")
+    assert any("notes" in line and "not a run record" in line for line in lines[1:])
+    assert any("'old-name'" in line for line in lines[1:])
+    assert skipped_lines(fake_runs) == []  # nothing to say: no line
+
+
+def test_report_of_only_a_corrupt_record_builds_and_shows_it(fake_registry, fake_runs, tmp_path, capsys):
+    record = tmp_path / "runs" / "fake-rises" / "one"
+    shutil.copytree(fake_runs / RECORD_PATHS_RISES, record)
+    _cut_short(record, keep=0.1)
+    assert cli.main(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "r")]) == cli.EXIT_OK
+    assert "1 corrupt" in capsys.readouterr().out
+    assert dict(Tags((tmp_path / "r" / "index.html").read_text()).listed())["fake-rises"] == "corrupt record"
+
+
+def test_tour_reruns_an_experiment_whose_newest_record_is_corrupt_and_says_what_it_skipped(fake_registry, tmp_path,
+                                                                                         capsys):
+    """An older current record is not kept in place of a newer corrupt one: the experiment runs again."""
+    assert _tour(tmp_path, "--only", "optimization") == cli.EXIT_OK
+    assert _tour(tmp_path, "--only", "optimization", "--force") == cli.EXIT_OK
+    older, newer = sorted((tmp_path / "runs" / "fake-falls").iterdir())  # timestamped folder names
+    error = _cut_short(newer)
+    capsys.readouterr()
+    assert _tour(tmp_path, "--only", "optimization") == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert _records(tmp_path, "fake-falls") == 3 and "kept" not in out  # run again, not kept
+    assert "1 corrupt" in out and error in out and out.strip().splitlines()[-1].startswith("report: ")
+    assert ("fake-falls", "fails") in Tags((tmp_path / "report" / "index.html").read_text()).listed()

@@ -8,6 +8,10 @@ Validation is explicit per field: `rules = {"lr": positive, "epochs": at_least(1
 at_least(0), "drop": in_range(0, 1)}` on the class (a rule applies to each item of a tuple field); every
 float must be finite; `validate()` may add rules that relate fields.
 
+Work: `work_factor(config, profile's config)` is how many times the profile's work a run asks for (the
+product of its work fields' ratios: seeds, steps, epochs, grids' lengths ...; `work_fields` names them or
+they are inferred), so `mllab run` can ask for --yes before a run far longer than its profile's.
+
 Profiles: `smoke` is tiny and exercises the code (its verdict is "not judged"); `quick` (the defaults)
 judges the claim on a laptop CPU in seconds to a minute; `full` is bigger, meant for a GPU.
 """
@@ -60,6 +64,7 @@ class Config:
     thresholds: ClassVar[tuple[str, ...]] = ()  # claim numbers not named in the claim text
     torch_threads: ClassVar[int] = 1  # intra-op threads while the experiment runs (see core.run.execute)
     real_dataset: ClassVar[str | None] = None  # `dataset` of the full profile when a --data-dir is given
+    work_fields: ClassVar[tuple[str, ...] | None] = None  # fields the run time grows with; None: inferred
 
     def validate(self) -> None:
         """Raise BadInput for values outside their domain: finiteness, then `rules`. Subclasses may
@@ -199,3 +204,50 @@ def _default_text(cls: type[Config], name: str) -> str:
 def config_dict(config: Config) -> dict[str, Any]:
     """The config as a JSON-ready dict."""
     return dataclasses.asdict(config)
+
+
+# An int field counts repeats or steps (the run time grows with it) when one of its `_`-separated words is here
+WORK_WORDS = frozenset({"seeds", "runs", "restarts", "repeats", "trials", "episodes", "steps", "epochs",
+                        "iterations", "updates", "timesteps"})
+NOT_WORK_WORDS = frozenset({"warmup", "every", "patience"})  # warmup_steps, eval_every: no more work when larger
+
+
+@cache
+def work_fields(cls: type[Config]) -> tuple[str, ...]:
+    """The fields a run's time grows in proportion to: `cls.work_fields` when the config names them, else
+    inferred — int fields named by a count of repeats or steps (seeds, tuning_seeds, steps, max_epochs,
+    episodes, ...; see WORK_WORDS) and grids (`tuple[X, ...]` / list fields: each value is one more run)."""
+    if cls.work_fields is not None:
+        unknown = set(cls.work_fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"{cls.__name__}.work_fields names unknown fields {sorted(unknown)}")
+        return tuple(cls.work_fields)
+    hints, found = typing.get_type_hints(cls), []
+    for f in dataclasses.fields(cls):
+        words = set(f.name.split("_"))
+        origin, args = typing.get_origin(hints[f.name]), typing.get_args(hints[f.name])
+        if hints[f.name] is int and words & WORK_WORDS and not words & NOT_WORK_WORDS:
+            found.append(f.name)
+        elif origin is list or (origin is tuple and args[-1:] == (Ellipsis,)):
+            found.append(f.name)
+    return tuple(found)
+
+
+def work_factor(config: Config, reference: Config) -> tuple[float, dict[str, tuple[int, int]]]:
+    """How many times the work of `reference` (the profile's config) `config` asks for, and why:
+    (Π over work fields of count / reference count, {field: (reference count, count)} where they differ).
+    Ints count as themselves (at least 1: `restarts=0` still runs once), grids by their length."""
+    factor, changed = 1.0, {}
+    for name in work_fields(type(config)):
+        count, base = _count(getattr(config, name)), _count(getattr(reference, name))
+        if count is not None and base is not None and count != base:
+            factor, changed[name] = factor * count / base, (base, count)
+    return factor, changed
+
+
+def _count(value: Any) -> int | None:
+    """How many times a work field repeats the work: an int itself (at least 1: `restarts=0` runs once), a grid
+    its length; None for anything else (a None default)."""
+    if isinstance(value, (tuple, list)):
+        return max(len(value), 1)
+    return max(int(value), 1) if isinstance(value, int) and not isinstance(value, bool) else None

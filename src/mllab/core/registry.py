@@ -40,6 +40,7 @@ class Experiment:
     func: Callable
     config_cls: type[Config]
     negative_control: NegativeControl | None = None
+    distributed: bool = False  # runs under torchrun: its models train with DDP, each rank on its shard
 
     @property
     def threshold_fields(self) -> tuple[str, ...]:
@@ -68,13 +69,16 @@ class Experiment:
 REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str, *, section: str, claim: str,
-               negative_control: NegativeControl | None = None) -> Callable[[Callable], Callable]:
+def experiment(name: str, *, section: str, claim: str, negative_control: NegativeControl | None = None,
+               distributed: bool = False) -> Callable[[Callable], Callable]:
     """Register `func(run, cfg: SomeConfig)` as the experiment `name` checking `claim`.
 
     `claim` may hold format fields naming config fields (`"by >= {margin:.0%}"`): the claim's numbers
     then come from the config, and a run that changes them is marked `modified claim`.
-    `negative_control`: settings under which the claim must fail (see `NegativeControl`)."""
+    `negative_control`: settings under which the claim must fail (see `NegativeControl`).
+    `distributed`: the experiment runs under `torchrun --nproc_per_node N -m mllab run NAME`: it trains with
+    `run.distribute(model)` on its shard (`run.rank`, `run.world_size`) and sums evaluation counts over ranks
+    (`run.all_reduce_sum`), so that every rank holds the global numbers; the others refuse torchrun."""
     if section not in SECTIONS:
         raise ValueError(f"experiment {name!r}: unknown section {section!r}; sections: {SECTIONS}")
 
@@ -90,7 +94,7 @@ def experiment(name: str, *, section: str, claim: str,
                    if f not in {field.name for field in dataclasses.fields(config_cls)}]
         if missing:
             raise TypeError(f"experiment {name!r}: claim names {missing}, which {config_cls.__name__} does not have")
-        REGISTRY[name] = Experiment(name, section, claim, func, config_cls, negative_control)
+        REGISTRY[name] = Experiment(name, section, claim, func, config_cls, negative_control, distributed)
         return func
 
     return register

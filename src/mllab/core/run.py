@@ -45,7 +45,7 @@ from mllab.core.devices import resolve_device, torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.io import atomic_path, write_json
 from mllab.core.registry import Experiment
-from mllab.core.seeding import seed_everything
+from mllab.core.seeding import check_seed, seed_everything
 
 CHECK_KINDS = ("claim", "sanity")
 VERDICTS = ("holds", "fails", "error", "not judged")
@@ -77,6 +77,7 @@ class Run:
     checks: list[Check] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     figure_problems: list[str] = field(default_factory=list)
+    group: Any = None  # under torchrun: this rank's `mllab.train.distributed.RankGroup`; None in one process
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -120,8 +121,9 @@ class Run:
 
     def progress(self, iterable: Any = None, total: int | None = None, desc: str = "") -> Any:
         """A progress bar over `iterable` (or a manual one of `total` steps: `bar.update()`), drawn under
-        the tour's bar, or not at all when progress is off. Use for loops that take seconds or more."""
-        from tqdm import tqdm
+        the tour's bar, or not at all when progress is off. Use for loops that take seconds or more.
+        tqdm.auto: a text bar in a terminal, a widget in Jupyter when ipywidgets is installed (else text)."""
+        from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True,
                     position=self.progress_position, disable=not self.progress_bars, mininterval=0.5)
@@ -143,6 +145,9 @@ class Run:
 
         from mllab.core.figures import figure_problems
 
+        if self.rank != 0:  # under torchrun rank 0 alone draws: the other ranks' folders are scratch
+            plt.close(fig)
+            return self.out_dir / "figures" / f"{name}.png"
         for problem in figure_problems(fig):
             self.figure_problems.append(f"{name}.png: {problem}")
             self.log(f"figure problem: {name}.png: {problem}")
@@ -151,6 +156,31 @@ class Run:
             fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         return path
+
+    @property
+    def rank(self) -> int:
+        """This process's rank under torchrun (0 in a one-process run); rank 0 alone writes the record."""
+        return 0 if self.group is None else self.group.rank
+
+    @property
+    def world_size(self) -> int:
+        """Processes of the torchrun job (1 in a one-process run); a loader shards with rank / world_size."""
+        return 1 if self.group is None else self.group.world_size
+
+    def distribute(self, model: torch.nn.Module) -> torch.nn.Module:
+        """`model` (already on `run.device`) wrapped in DistributedDataParallel under torchrun, so `fit` averages
+        the ranks' gradients; the model itself in a one-process run."""
+        return model if self.group is None else self.group.distribute(model)
+
+    def all_reduce_sum(self, values: Any) -> torch.Tensor:
+        """Σ over ranks of `values` (numbers or a tensor), float64 on the CPU, the same on every rank: e.g. the
+        hits of each rank's shard of a test set; the values themselves in a one-process run."""
+        total = torch.as_tensor(values, dtype=torch.float64)
+        return total.cpu() if self.group is None else self.group.all_reduce_sum(total)
+
+    def all_gather(self, value: Any) -> list[Any]:
+        """Every rank's `value` (picklable) in rank order, on every rank; `[value]` in a one-process run."""
+        return [value] if self.group is None else self.group.all_gather(value)
 
     def path(self, name: str) -> Path:
         """A path inside the record for extra artifacts."""
@@ -238,7 +268,7 @@ def _check_writable(out: Path) -> None:
 def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, overrides: list[str] | tuple = (),
             out: Path | None = None, device: str = "auto", data_dir: str | None = None,
             echo: bool = False, judge: bool | None = None, progress_position: int | None = None,
-            threads: int | None = None) -> tuple[dict[str, Any], Path]:
+            threads: int | None = None, group: Any = None) -> tuple[dict[str, Any], Path | None]:
     """Run one experiment and write its record. Returns (result, record folder).
 
     BadInput propagates (nothing left on disk); any other exception becomes verdict "error".
@@ -246,18 +276,27 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
     progress bars on that stderr line (None: none). threads: torch intra-op threads for the run, default
     the config's `torch_threads` (1): beside one busy process, a second thread made small models 17–35×
     slower, and one thread was as fast idle (docs/benchmarks.md, contention).
+    group: under torchrun, this rank's `RankGroup` (`mllab.train.distributed.join_torchrun`): the run uses its
+    device; every rank runs the experiment, rank 0 alone writes the record (the others run in a scratch folder,
+    removed, and return (result, None)); the verdict's error is the first error of any rank (`RankGroup.settle`).
     """
+    seed = check_seed(seed)  # 0 <= seed < 2**32: a bad seed is bad input, before anything is written
     config = make_config(experiment.config_cls, profile, list(overrides), has_data_dir=data_dir is not None)
-    torch_device = resolve_device(device)
+    torch_device = group.device if group is not None else resolve_device(device)
     if data_dir is not None and not Path(data_dir).is_dir():
         raise BadInput(f"--data-dir: {data_dir} is not a folder; give the folder that holds the dataset files")
     out = Path(out) if out is not None else default_out_dir(experiment.name)
-    _check_writable(out)
-    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again on bad input
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    rank = group.rank if group is not None else 0
+    created: list[Path] = []  # folders made for the record: removed again on bad input
+    if rank == 0:
+        _check_writable(out)
+        created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    else:  # another rank under torchrun: a scratch folder, removed at the end; rank 0 alone writes the record
+        staging = Path(tempfile.mkdtemp(prefix=f"mllab-rank{rank}-"))
     run = Run(staging, config, profile, seed, torch_device, Path(data_dir) if data_dir else None, echo,
-              progress_bars=progress_position is not None, progress_position=progress_position or 0)
+              progress_bars=progress_position is not None, progress_position=progress_position or 0, group=group)
     threads = threads if threads is not None else getattr(experiment.config_cls, "torch_threads", 1)
     judge = profile != "smoke" if judge is None else judge
     version = code_version(experiment)  # of the code that runs, before an edit during the run can change it
@@ -270,6 +309,8 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
         with torch_threads(threads):  # an experiment's thread setting ends with it
             experiment.func(run, config)
     except (BadInput, KeyboardInterrupt):  # nothing half-written stays on disk
+        if group is not None:
+            group.abandon()  # ranks waiting for this one in a collective fail at once
         run.close()
         shutil.rmtree(staging, ignore_errors=True)
         for folder in created:  # deepest first; a folder someone else filled meanwhile stays
@@ -280,6 +321,8 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
         error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
         run.log(f"error: {type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - start
+    if group is not None:
+        error = group.settle(error)  # rank 0: the first error of any rank, after every rank finished
     claim_checks = [c for c in run.checks if c.kind == "claim"]
     failed_sanity = [c.name for c in run.checks if c.kind == "sanity" and not c.passed]
     if error is None and failed_sanity:
@@ -302,13 +345,21 @@ def execute(experiment: Experiment, *, profile: str = "quick", seed: int = 0, ov
         "versions": versions(torch_device), "code_version": version,
         "command": reproduce_command(experiment, profile, seed, overrides, data_dir),
         "started": started.isoformat(timespec="seconds"), "error": error, "figure_problems": run.figure_problems,
-        "threads": threads,
+        "threads": threads, "world_size": run.world_size, "backend": group.backend if group is not None else None,
         "figures": sorted(p.name for p in (staging / "figures").glob("*.png")),
     }
+    if run.world_size > 1:
+        result["command"] = f"torchrun --nproc_per_node {run.world_size} -m {result['command']}"
     run.log(f"verdict {verdict} in {seconds:.1f}s")
     run.close()
+    if rank != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        group.finish()
+        return result, None
     write_json(staging / "result.json", result)
     if out.exists():
         out.rmdir()  # empty, checked above
     os.replace(staging, out)
+    if group is not None:
+        group.finish()
     return result, out

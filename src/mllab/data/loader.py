@@ -39,7 +39,7 @@ class TensorLoader:
     def _order(self) -> torch.Tensor:
         n = len(self.tensors[0])
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**64)  # any derived seed
             order = torch.randperm(n, generator=g)
         else:
             order = torch.arange(n)

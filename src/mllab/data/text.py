@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mllab.core.errors import BadInput
+from mllab.core.seeding import derive_seed
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -141,12 +142,13 @@ def split_numbers(low: int, high: int, test_fraction: float, seed: int) -> tuple
 def number_task(lang: str, *, low: int = 0, high: int = 1000, test_fraction: float = 0.2, seed: int = 0,
                 both_wordings: bool = False) -> TextTask:
     """Digits -> words for the numbers low … high−1, split by number. For "fr+fr_BE" each number's target
-    is drawn (with `seed`) between its fr and fr_BE wording, and both are its references.
+    is drawn (with `derive_seed(seed, "wording")`, a stream apart from the split's) between its fr and fr_BE
+    wording, and both are its references.
     both_wordings: training holds one row per distinct wording of each number (fr+fr_BE: numbers whose fr and
     fr_BE wordings differ appear twice, once each), so the training data itself has two answers per input."""
     check_language(lang)
     train_numbers, test_numbers = split_numbers(low, high, test_fraction, seed)
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(derive_seed(seed, "wording"))  # not seed + 1: the split stream of seed + 1
     langs = ("fr", "fr_BE") if lang == "fr+fr_BE" else (lang,)
     wordings = {n: [word_pieces(number_words(int(n), l), "de" if l == "de" else l) for l in langs]
                 for n in range(low, high)}

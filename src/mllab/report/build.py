@@ -24,7 +24,7 @@ import mllab
 from mllab.core.errors import BadInput
 from mllab.core.records import REPORT_MARKER
 from mllab.core.registry import SECTIONS
-from mllab.report.entries import Entry, collect, counts
+from mllab.report.entries import Entry, collect, counts, skipped_lines
 
 HERE = Path(__file__).parent
 MARKER = REPORT_MARKER  # marks a folder this function wrote, and so may replace (and records skip)
@@ -65,11 +65,12 @@ def _render_site(entries: list[Entry], runs_dir: Path, site: Path) -> Path:
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "runs_dir": str(runs_dir.resolve()), "version": mllab.__version__,
     }
+    skipped = skipped_lines(runs_dir)
     sections = [(s, [e for e in entries if e.section == s]) for s in SECTIONS]
     sections = [(s, group) for s, group in sections if group]
     index = site / "index.html"
     index.write_text(env.get_template("index.html").render(
-        sections=sections, counts=counts(entries), total=len(entries), root="", **common))
+        sections=sections, counts=counts(entries), total=len(entries), skipped=skipped, root="", **common))
     for i, entry in enumerate(entries):
         files = _copy_record_files(entry, site / "exp" / entry.slug) if entry.record else []
         neighbours = {"previous": entries[i - 1] if i > 0 else None,

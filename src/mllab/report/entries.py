@@ -2,7 +2,9 @@
 
 `collect(runs_dir)` returns one `Entry` per registered experiment, in the notes' section order; records
 are found at any depth under runs_dir (`core.records`), and an experiment without one is an entry with
-verdict "not run". Numbers are shown to significant digits (`report.format`), docstrings as Markdown.
+verdict "not run". An experiment whose newest result.json does not parse is a "corrupt record" (its path
+and the parse error), not "not run"; `skipped_lines` says which record files were skipped and why.
+Numbers are shown to significant digits (`report.format`), docstrings as Markdown.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from markdown_it import MarkdownIt
 
 import mllab
 from mllab.core.config import config_dict, field_help, make_config
-from mllab.core.records import latest_records
+from mllab.core.records import SkippedRecord, latest_corrupt, scan_records
 from mllab.core.registry import Experiment, all_experiments
 from mllab.core.run import code_version, reproduce_command
 from mllab.report.format import comparison_text, format_value, margin_text, mean_se, sig, tidy_numbers
 
-__all__ = ["Entry", "collect", "counts", "doc_html", "format_value", "make_entry", "slugify"]
+__all__ = ["Entry", "collect", "counts", "doc_html", "format_value", "make_entry", "skipped_lines", "slugify"]
 
-VERDICTS = ("holds", "fails", "error", "not judged", "not run")
+CORRUPT = "corrupt record"  # the newest result.json of the experiment does not parse
+VERDICTS = ("holds", "fails", "error", "not judged", "not run", CORRUPT)
+SKIPPED_SHOWN = 10  # skipped record files named one by one; the rest are counted
 KEY_METRICS = 3  # scalar metrics shown on the index beside the checks
 LOG_LINES = 200  # lines of log.txt shown on an experiment's page
 
@@ -56,6 +60,7 @@ class Entry:
     modified_claim: list[str] = field(default_factory=list)  # threshold fields the run changed
     claim_checks: list[dict[str, Any]] = field(default_factory=list)  # see `check_view`
     sanity_checks: list[dict[str, Any]] = field(default_factory=list)
+    corrupt: str = ""  # "<path>: corrupt (<parse error>)" when the newest record does not parse
 
     @property
     def doc_html(self) -> str:
@@ -150,8 +155,10 @@ def check_view(check: dict[str, Any]) -> dict[str, Any]:
             "comparison": comparison_view(comparison) if comparison else None}
 
 
-def make_entry(experiment: Experiment, found: tuple[Path, dict[str, Any]] | None) -> Entry:
-    """Join the registry's experiment with its latest record `found` ((folder, result), or None)."""
+def make_entry(experiment: Experiment, found: tuple[Path, dict[str, Any]] | None,
+               corrupt: SkippedRecord | None = None) -> Entry:
+    """Join the registry's experiment with its latest record `found` ((folder, result), or None), or with
+    its newest record when that is `corrupt` (newer than `found`)."""
     entry = Entry(name=experiment.name, slug=slugify(experiment.name), section=experiment.section,
                   claim=experiment.claim, doc=experiment.doc, source=source_path(experiment.source_file),
                   command=f"mllab run {experiment.name}")
@@ -159,6 +166,10 @@ def make_entry(experiment: Experiment, found: tuple[Path, dict[str, Any]] | None
         entry.claim = experiment.claim_text()
     except Exception:  # a config that cannot be built: the template is better than a broken report
         pass
+    if corrupt is not None:
+        entry.verdict, entry.record, entry.corrupt = CORRUPT, corrupt.folder, corrupt.line()
+        entry.log_tail = _log_tail(corrupt.folder)
+        return entry
     if found is None:
         try:
             entry.config = _config_rows(experiment, config_dict(make_config(experiment.config_cls)))
@@ -189,11 +200,37 @@ def make_entry(experiment: Experiment, found: tuple[Path, dict[str, Any]] | None
 
 def collect(runs_dir: Path) -> list[Entry]:
     """One entry per registered experiment, in the notes' order of sections."""
-    latest = latest_records(Path(runs_dir))
-    return [make_entry(e, latest.get(e.name)) for e in all_experiments()]
+    records, skipped = scan_records(Path(runs_dir))
+    latest = {result["experiment"]: (folder, result) for folder, result in records}
+    corrupt = latest_corrupt(records, skipped)
+    return [make_entry(e, latest.get(e.name), corrupt.get(e.name)) for e in all_experiments()]
+
+
+def skipped_lines(runs_dir: Path) -> list[str]:
+    """What a report of runs_dir leaves out, and why: a summary line, then one line per record file skipped
+    (corrupt, unreadable, not a run record, of no registered experiment; up to SKIPPED_SHOWN). None when
+    nothing is skipped. Older records of an experiment are not skipped: the report shows each one's newest."""
+    records, skipped = scan_records(Path(runs_dir))
+    registered = {e.name for e in all_experiments()}
+    unknown = [(folder, r["experiment"]) for folder, r in records if r["experiment"] not in registered]
+    problems = [s.line() for s in skipped] + [f"{folder / 'result.json'}: of no registered experiment ({name!r})"
+                                               for folder, name in unknown]
+    if not problems:
+        return []
+    reasons = [s.reason for s in skipped] + ["of no registered experiment"] * len(unknown)
+    why = ", ".join(f"{reasons.count(r)} {r}" for r in dict.fromkeys(reasons))
+    shown = sorted(set(latest_corrupt(records, skipped)) & registered)
+    lines = [f"skipped {len(problems)} of {len(records) + len(skipped)} record files under {runs_dir}: {why}"
+             + (f"; shown as corrupt records: {', '.join(shown)}" if shown else "")]
+    lines += [f"  {p}" for p in problems[:SKIPPED_SHOWN]]
+    if len(problems) > SKIPPED_SHOWN:
+        lines.append(f"  ... and {len(problems) - SKIPPED_SHOWN} more")
+    return lines
 
 
 def counts(entries: list[Entry]) -> dict[str, int]:
-    return {v: sum(e.verdict == v for e in entries) for v in VERDICTS}
+    """Entries per verdict ("corrupt record" only when there is one)."""
+    found = {v: sum(e.verdict == v for e in entries) for v in VERDICTS}
+    return {v: n for v, n in found.items() if n or v != CORRUPT}
 
 

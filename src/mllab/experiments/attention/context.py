@@ -10,8 +10,8 @@ the same budget (Adam, `epochs` × `train_size` sequences):
 Accuracy is measured on fresh test sequences, binned by d. The window MLP must be at chance for d > w
 and high for d ≤ w (a sanity check: it learned what it can see); self-attention must stay high at every d.
 Hyperparameters (lr 0.01, 8 epochs, width 32) were set on tuning seed 1000 (data seed 1); judged seeds are
-run.seed·100 + k, k < seeds. Negative control: self-attention truncated to the same ±w (`attention_window=w`)
-no longer sees far partners, so the "high at every d" and "beats the window" checks must fail.
+`derive_seed(--seed, "judge", k)`, k < seeds. Negative control: self-attention truncated to the same ±w
+(`attention_window=w`) no longer sees far partners, so the "high at every d" and "beats the window" checks must fail.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data.sequences import distance_task
 from mllab.experiments.attention.common import accuracy, train_tagger
 from mllab.models.taggers import AttentionTagger, WindowMLPTagger
@@ -86,18 +87,19 @@ def attention_context(run: Run, cfg: ContextConfig) -> None:
     distances = []
     model = None
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k
+        seed = derive_seed(run.seed, "judge", k)  # both arms' initialisation in repeat k
         train = distance_task(cfg.train_size, n, classes=cfg.classes, log_uniform=True,
-                              seed=2 * seed + 10_001)
+                              seed=derive_seed(run.seed, "judge", k, "train"))
         test = distance_task(cfg.test_size, n, classes=cfg.classes, log_uniform=True,
-                             seed=2 * seed + 10_002)
+                             seed=derive_seed(run.seed, "judge", k, "test"))
+        order = seed % 2**32  # TensorLoader multiplies its seed: 32 bits
         torch.manual_seed(seed)
         mlp = WindowMLPTagger(train.vocab, cfg.classes, window=w)
-        train_tagger(mlp, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=64, seed=seed, device=run.device)
+        train_tagger(mlp, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=64, seed=order, device=run.device)
         torch.manual_seed(seed)
         model = AttentionTagger(train.vocab, cfg.classes, width=cfg.width, heads=2, depth=1, positional="none",
                                 window=None if cfg.attention_window < 0 else cfg.attention_window)
-        train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=64, seed=seed, device=run.device)
+        train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=64, seed=order, device=run.device)
         window_arm.append(np.nanmax(accuracy(mlp, test, run.device).numpy(), axis=1))  # one labelled token a row
         attention_arm.append(np.nanmax(accuracy(model, test, run.device).numpy(), axis=1))
         distances.append(test.distance.numpy())

@@ -3,7 +3,7 @@
 Task (`position_task`): BOS, then random noise tokens; the label of token i is which of P parts of the
 sequence it lies in — absolute position only (chance 1/P without it). Four one-block attention taggers, the
 same data and budget (Adam, lr 0.01, `epochs`, batch 32; set on tuning seed 1000, judged seeds
-run.seed·100 + k): no encoding, sinusoidal eⁱ, learned eⁱ, and a learned relative bias b_h(j − i) on α
+`derive_seed(--seed, "judge", k)`): no encoding, sinusoidal eⁱ, learned eⁱ, and a learned relative bias b_h(j − i) on α
 (which reads absolute position through the BOS token's offset −i).
 Without encoding the tagger is permutation-equivariant: permuting the input permutes the output exactly,
 measured on the trained model (claim: max difference ≤ 1e-6), so its accuracy stays at chance.
@@ -22,6 +22,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data.sequences import position_task
 from mllab.experiments.attention.common import accuracy, train_tagger
 from mllab.models.taggers import AttentionTagger
@@ -84,15 +85,18 @@ def positional_encoding(run: Run, cfg: PositionalConfig) -> None:
     by_position = {arm: [] for arm in arms}
     worst = 0.0
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k
-        train = position_task(cfg.train_size, cfg.length, classes=cfg.parts, seed=2 * seed + 20_001)
-        test = position_task(cfg.test_size, cfg.length, classes=cfg.parts, seed=2 * seed + 20_002)
+        seed = derive_seed(run.seed, "judge", k)  # every arm's initialisation in repeat k
+        train = position_task(cfg.train_size, cfg.length, classes=cfg.parts,
+                              seed=derive_seed(run.seed, "judge", k, "train"))
+        test = position_task(cfg.test_size, cfg.length, classes=cfg.parts,
+                             seed=derive_seed(run.seed, "judge", k, "test"))
+        order = seed % 2**32  # TensorLoader multiplies its seed: 32 bits
         for arm in arms:
             torch.manual_seed(seed)
             encoding = "none" if cfg.disable_encodings else arm
             model = AttentionTagger(train.vocab, cfg.parts, width=cfg.width, heads=2, depth=1, positional=encoding,
                                     max_len=cfg.length)
-            train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=32, seed=seed, device=run.device)
+            train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=32, seed=order, device=run.device)
             correct = accuracy(model, test, run.device).numpy()
             scores[arm].append(float(np.nanmean(correct)))
             by_position[arm].append(np.nanmean(correct[:, 1:], axis=0))  # BOS (position 0) is unlabelled

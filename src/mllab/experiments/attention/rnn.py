@@ -2,8 +2,8 @@
 whole sequence at once.
 
 Same task (`local_task`, label = left neighbour's value), same data and budget (Adam lr 0.01, `epochs`, batch
-32; set on tuning seed 1000; judged seeds run.seed·100 + k): a bidirectional GRU tagger (width 32) against a
-one-block self-attention tagger (width 32, relative-position bias). Accuracy at `length`; wall time of one
+32; set on tuning seed 1000; judged seeds `derive_seed(--seed, "judge", k)`): a bidirectional GRU tagger (width 32)
+against a one-block self-attention tagger (width 32, relative-position bias). Accuracy at `length`; wall time of one
 training epoch (`epoch_size` sequences, batch 64) at each of `lengths`, both models, per seed.
 Claims: attention's accuracy is at least the GRU's (minus `tolerance`); the GRU's epoch time grows with n
 (log-log slope ≥ `min_slope`: n sequential steps); at the longest length attention's epoch is faster than the
@@ -26,6 +26,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data import TensorLoader
 from mllab.data.sequences import local_task
 from mllab.experiments.attention.common import accuracy, train_tagger
@@ -80,13 +81,14 @@ def attention_vs_rnn(run: Run, cfg: RNNConfig) -> None:
     acc = {"attention": [], "gru": []}
     times = {"attention": np.zeros((cfg.seeds, len(cfg.lengths))), "gru": np.zeros((cfg.seeds, len(cfg.lengths)))}
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k
-        train = local_task(cfg.train_size, cfg.length, seed=2 * seed + 40_001)
-        test = local_task(cfg.test_size, cfg.length, seed=2 * seed + 40_002)
+        seed = derive_seed(run.seed, "judge", k)  # both arms' initialisation (and timing data) in repeat k
+        train = local_task(cfg.train_size, cfg.length, seed=derive_seed(run.seed, "judge", k, "train"))
+        test = local_task(cfg.test_size, cfg.length, seed=derive_seed(run.seed, "judge", k, "test"))
+        order = seed % 2**32  # TensorLoader multiplies its seed: 32 bits
         for arm in acc:
             torch.manual_seed(seed)
             model = _model(arm, train.vocab, train.classes, max(cfg.length, max(cfg.lengths)))
-            train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=32, seed=seed, device=run.device)
+            train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=32, seed=order, device=run.device)
             acc[arm].append(float(np.nanmean(accuracy(model, test, run.device).numpy())))
         for j, n in enumerate(cfg.lengths):
             data = local_task(cfg.epoch_size, n, seed=seed)
@@ -122,7 +124,7 @@ def _model(arm: str, vocab: int, classes: int, max_len: int) -> torch.nn.Module:
 
 def _epoch_seconds(model: torch.nn.Module, data, device: torch.device, seed: int) -> float:
     """Wall seconds of one training epoch (fit, batch 64) after one warm-up batch."""
-    loader = TensorLoader((data.tokens.to(device), data.labels.to(device)), 64, seed=seed)
+    loader = TensorLoader((data.tokens.to(device), data.labels.to(device)), 64, seed=seed % 2**32)  # it multiplies seed
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     fit(model, tagging_loss, [next(iter(loader))], optimizer, epochs=1, count_items=count_labelled)  # warm-up
     start = time.perf_counter()

@@ -2,7 +2,8 @@
 window, and costs O(n·w) instead of O(n²) on long inputs.
 
 Accuracy: one-block taggers with a relative-position bias, full attention vs truncated to ±w (the banded
-path), the same data and budget (Adam lr 0.01, `epochs`; set on tuning seed 1000; judged seeds run.seed·100 + k):
+path), the same data and budget (Adam lr 0.01, `epochs`; set on tuning seed 1000; judged seeds
+`derive_seed(--seed, "judge", k)`):
 - local task (label = the left neighbour's value, distance 1 ≤ w): truncated within `tolerance` of full;
 - long-range task (distance_task with d > w): truncated at chance, full far above.
 Cost: one forward + backward of a single attention head (B = 1, d = 32) at lengths n: full attention written
@@ -28,6 +29,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data.sequences import distance_task, local_task
 from mllab.experiments.attention.common import accuracy, train_tagger
 from mllab.layers.attention import attend, banded_attention, window_allowed
@@ -95,21 +97,24 @@ def truncated_attention(run: Run, cfg: TruncatedConfig) -> None:
     local = {"full": [], "truncated": []}
     far = {"full": [], "truncated": []}
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k
+        seed = derive_seed(run.seed, "judge", k)  # both arms' initialisation in repeat k
+        order = seed % 2**32  # TensorLoader multiplies its seed: 32 bits
+        data = {(task, split): derive_seed(run.seed, "judge", k, task, split)  # one stream per task and split
+                for task in ("local", "far") for split in ("train", "test")}
         tasks = {
-            "local": (local_task(cfg.train_size, cfg.length, seed=2 * seed + 30_001),
-                      local_task(cfg.test_size, cfg.length, seed=2 * seed + 30_002), local),
+            "local": (local_task(cfg.train_size, cfg.length, seed=data["local", "train"]),
+                      local_task(cfg.test_size, cfg.length, seed=data["local", "test"]), local),
             "far": (distance_task(cfg.train_size, cfg.length, min_distance=min(w + 1, cfg.length - 1),
-                                  seed=2 * seed + 30_003),
+                                  seed=data["far", "train"]),
                     distance_task(cfg.test_size, cfg.length, min_distance=min(w + 1, cfg.length - 1),
-                                  seed=2 * seed + 30_004), far)}
+                                  seed=data["far", "test"]), far)}
         for train, test, store in tasks.values():
             for arm in ("full", "truncated"):
                 torch.manual_seed(seed)
                 model = AttentionTagger(train.vocab, train.classes, width=cfg.width, heads=2, depth=1,
                                         positional="relative", max_len=cfg.length,
                                         window=w if arm == "truncated" else None)
-                train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=32, seed=seed, device=run.device)
+                train_tagger(model, train, epochs=cfg.epochs, lr=cfg.lr, batch_size=32, seed=order, device=run.device)
                 store[arm].append(float(np.nanmean(accuracy(model, test, run.device).numpy())))
     chance = 1 / 4
     run.metric("local_accuracy", local)

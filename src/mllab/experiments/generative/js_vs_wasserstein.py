@@ -45,6 +45,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.generative.metrics import uniform_shift_js, uniform_shift_w1, wasserstein_1d
 from mllab.generative.objectives import GAN, WGAN, WGANGP
 from mllab.models.gan import MLPCritic
@@ -114,7 +115,7 @@ def train_critic(objective, shift: Shift, cfg: JsVsWassersteinConfig, seed: int)
 def measure(theta: float, cfg: JsVsWassersteinConfig, seed: int) -> dict[str, float]:
     """JS and W1 estimates against their exact values and the three generator gradients at distance θ."""
     shift = Shift(theta)
-    rng = torch.Generator().manual_seed(seed + 1)
+    rng = torch.Generator().manual_seed(derive_seed(seed, "eval"))  # the estimates' samples, apart from training's
     real = torch.rand(cfg.eval_samples, 2, generator=rng)  # (N, 2)
     z = torch.rand(cfg.eval_samples, 2, generator=rng)  # (N, 2)
     gan, wgan = GAN(), WGANGP(penalty_weight=10.0)
@@ -152,7 +153,7 @@ def js_vs_wasserstein(run: Run, cfg: JsVsWassersteinConfig) -> None:
     thetas = sorted(set(cfg.near) | set(cfg.far))
     rows = []
     for i, theta in enumerate(run.progress(thetas, desc="js-vs-wasserstein")):
-        rows.append(measure(theta, cfg, seed=1000 * run.seed + i))
+        rows.append(measure(theta, cfg, seed=derive_seed(run.seed, "distance", i)))
         run.log_metrics(**rows[-1])
     by_theta = {r["theta"]: r for r in rows}
     far = [by_theta[t] for t in sorted(cfg.far)]

@@ -6,8 +6,8 @@ Arms: GAN (non-saturating), LSGAN, WGAN (weight clipping 0.01) and WGAN-GP (λ =
 n_critic (1, 1, 5, 5) and optimizer (Adam β = (0.5, 0.999); Adam β = (0, 0.9) for WGAN-GP; RMSProp for WGAN).
 Budget: equal generator updates (`steps`, batch `batch_size`); the critic-based objectives get their n_critic
 critic updates each. G and D: 3×`width` ReLU MLPs, z ∈ ℝ². Metrics (VEEGAN's, `generative.metrics.mode_stats`) on
-2,500 samples per run, over `seeds` judged seeds (seed_offset + 100·--seed + i; paired: a seed draws the data and
-every arm's initialisation).
+2,500 samples per run, over `seeds` judged seeds (`derive_seed(--seed, "judge", seed_offset, i)`; paired: a seed
+draws the data and every arm's initialisation).
 
 Protocol for the learning rates: each arm's lr is its best from one stated grid — Adam {2e-4, 1e-3} (GAN,
 LSGAN), {1e-4, 1e-3} (WGAN-GP), RMSProp {5e-5, 5e-4} (WGAN) — picked on tuning seed 9200 (never judged) on the
@@ -35,6 +35,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, nonempty, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.generative.data import make_mixture
 from mllab.generative.metrics import mode_stats
 from mllab.generative.objectives import OBJECTIVES, make_objective
@@ -90,7 +91,7 @@ class ModeCollapseConfig(Config):
     eval_samples: int = 2500
     """generated samples scored per run (VEEGAN/PacGAN: 2,500)"""
     seed_offset: int = 2000
-    """judged seeds are seed_offset + 100·--seed + i"""
+    """names the judged seeds' stream: derive_seed(--seed, "judge", seed_offset, i) (63-bit; never the tuning seed)"""
 
     rules: ClassVar[dict] = {
         "seeds": at_least(1), "steps": at_least(1), "batch_size": at_least(1), "width": at_least(1), "lr_gan": positive,
@@ -138,7 +139,8 @@ def train_one(objective_name: str, mixture, seed: int, cfg: ModeCollapseConfig, 
     n_critic = cfg.n_critic if objective_name in ("wgan", "wgan-gp") else 1
     lr = {"gan": cfg.lr_gan, "lsgan": cfg.lr_lsgan, "wgan": cfg.lr_wgan, "wgan-gp": cfg.lr_wgan_gp}[objective_name]
     data = mixture.sample(max(20000, cfg.batch_size), torch.Generator().manual_seed(seed))  # (N, 2)
-    z_eval = torch.randn(cfg.eval_samples, cfg.latent_dim, generator=torch.Generator().manual_seed(seed + 7))
+    z_generator = torch.Generator().manual_seed(derive_seed(seed, "z"))  # the readings' z, apart from training's
+    z_eval = torch.randn(cfg.eval_samples, cfg.latent_dim, generator=z_generator)
 
     def evaluate(g, d):
         samples = g(z_eval)  # (eval_samples, 2)
@@ -165,7 +167,7 @@ def train_one(objective_name: str, mixture, seed: int, cfg: ModeCollapseConfig, 
 def mode_collapse(run: Run, cfg: ModeCollapseConfig) -> None:
     """Every objective on each mixture over judged seeds; one table beside VEEGAN's and PacGAN's rows."""
     start, cpu = time.perf_counter(), time.process_time()
-    seeds = [cfg.seed_offset + 100 * run.seed + i for i in range(cfg.seeds)]
+    seeds = [derive_seed(run.seed, "judge", cfg.seed_offset, i) for i in range(cfg.seeds)]
     results = {m: {o: [] for o in cfg.objectives} for m in cfg.mixtures}
     snapshots = {o: [] for o in cfg.objectives}  # grid (or the last mixture), first seed: samples at each log point
     shown = "grid" if "grid" in cfg.mixtures else cfg.mixtures[-1]

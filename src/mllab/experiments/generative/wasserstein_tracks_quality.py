@@ -16,7 +16,7 @@ to read) each arm's *reading* is taken on 2,500 fixed real samples and 2,500 sam
 and the sample quality q is VEEGAN's high-quality share (samples within 3σ of a mode). Both readings estimate a
 divergence, so both should fall as q rises: an arm's *tracking* is −ρ, ρ the Spearman rank correlation of its
 reading with q over the checkpoints (1: the reading falls exactly as quality rises; 0: no relation; a constant q
-counts as 0: nothing to track). Judged over seeds seed_offset + 100·--seed + i, paired.
+counts as 0: nothing to track). Judged over seeds `derive_seed(--seed, "judge", seed_offset, i)`, paired.
 Negative control: `challenger=gan` — the GAN in both arms.
 """
 
@@ -35,6 +35,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.generative.data import make_mixture
 from mllab.generative.metrics import mode_stats
 from mllab.generative.objectives import GAN, make_objective
@@ -76,7 +77,7 @@ class WassersteinTracksQualityConfig(Config):
     seeds: int = 3
     """judged seeds"""
     seed_offset: int = 5000
-    """judged seeds are seed_offset + 100·--seed + i"""
+    """names the judged seeds' stream: derive_seed(--seed, "judge", seed_offset, i) (63-bit; never the tuning seed)"""
 
     rules: ClassVar[dict] = {
         "min_tracking": in_range(-1, 1), "margin": in_range(0, 2), "steps": at_least(1), "checkpoints": at_least(3),
@@ -96,8 +97,8 @@ def train_and_read(name: str, cfg: WassersteinTracksQualityConfig, seed: int) ->
     objective = make_objective(name, **({"penalty_weight": cfg.penalty_weight} if name == "wgan-gp" else {}))
     lr = cfg.lr_wgan_gp if name == "wgan-gp" else cfg.lr_gan
     data = mixture.sample(20000, torch.Generator().manual_seed(seed))  # (N, 2)
-    real = mixture.sample(cfg.eval_samples, torch.Generator().manual_seed(seed + 1))  # (M, 2) fixed reading set
-    z = torch.randn(cfg.eval_samples, 2, generator=torch.Generator().manual_seed(seed + 2))  # (M, 2)
+    real = mixture.sample(cfg.eval_samples, torch.Generator().manual_seed(derive_seed(seed, "reading")))  # (M, 2) fixed
+    z = torch.randn(cfg.eval_samples, 2, generator=torch.Generator().manual_seed(derive_seed(seed, "z")))  # (M, 2)
 
     def evaluate(g, d) -> dict:
         fake = g(z)  # (M, 2)
@@ -133,7 +134,7 @@ def tracking(history: list[dict], quality: str = "high_quality") -> float:
 def wasserstein_tracks_quality(run: Run, cfg: WassersteinTracksQualityConfig) -> None:
     """Per seed: the challenger and the GAN trained alike; the rank correlation of each reading with quality."""
     start, cpu = time.perf_counter(), time.process_time()
-    seeds = [cfg.seed_offset + 100 * run.seed + i for i in range(cfg.seeds)]
+    seeds = [derive_seed(run.seed, "judge", cfg.seed_offset, i) for i in range(cfg.seeds)]
     arms = {"challenger": cfg.challenger, "baseline": "gan"}
     histories: dict[str, list] = {arm: [] for arm in arms}
     bar = run.progress(total=len(seeds) * 2, desc="wasserstein-tracks-quality")

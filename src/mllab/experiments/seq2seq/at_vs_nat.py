@@ -9,7 +9,8 @@ Arms, all the same size (D = `width`, 4 heads, 2 + 2 layers, MLP 2·D) and budge
 one parallel pass) on the data; NAT-KD: the NAT trained on the AT's greedy outputs for the training sources
 (the AT of the same task and seed is the teacher); NAT-KD + `iterations` mask-predict refinements (reported).
 width, epochs, lr and the NAT's masking ("uniform", not "all") were set on tuning seed 1000 (judged seeds
-run.seed·100 + k + 1, each drawing the split, the wording draw and the initialisations of every arm).
+`derive_seed(--seed, "judge", k)`, 63-bit hashes, each drawing the split, the wording draw and the initialisations
+of every arm).
 Speed (per seed, trained models, one torch thread, CPU seconds by `time.process_time`, robust to other jobs'
 load): latency = CPU seconds per sentence decoding `latency_sentences` test sentences one at a time (batch 1);
 throughput = sentences per CPU second decoding 64 test sentences at once (batch 64). k = `speedup` was fixed
@@ -33,6 +34,7 @@ from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data.text import (
     TextPairs,
     TextTask,
@@ -159,7 +161,7 @@ def at_vs_nat(run: Run, cfg: AtVsNatConfig) -> None:
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     student = "at" if cfg.student == "at" else "nat"
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k + 1
+        seed = derive_seed(run.seed, "judge", k)  # shared by every arm of repeat k
         for name in TASKS:
             task = number_task(name, high=cfg.high, seed=seed, both_wordings=name == "fr+fr_BE")
             torch.manual_seed(seed)

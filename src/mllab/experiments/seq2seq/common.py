@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mllab.core.errors import BadInput
 from mllab.data import TensorLoader
-from mllab.data.text import TextPairs, TextTask, exact_match, score_bleu
+from mllab.data.text import PAD, TextPairs, TextTask, exact_match, score_bleu
 from mllab.models.transformer import (
     Seq2SeqTransformer,
     count_target_tokens,
@@ -21,14 +22,29 @@ from mllab.train.schedules import linear_warmup, scheduler
 
 
 def train_seq2seq(model: Seq2SeqTransformer, pairs: TextPairs, *, epochs: int, lr: float, batch_size: int, seed: int,
-                  warmup_steps: int = 0, callbacks: Sequence[Any] = (), max_steps: int | None = None, evaluate: Any = None):
+                  warmup_steps: int = 0, callbacks: Sequence[Any] = (), max_steps: int | None = None,
+                  evaluate: Any = None, rank: int = 0, world_size: int = 1, on_device_counts: bool = False):
     """Adam (β = 0.9, 0.98) at peak `lr`, linear warm-up over `warmup_steps` updates (0: none) then constant;
-    token-weighted loss; loader order from `seed`. Returns fit's FitState."""
-    loader = TensorLoader((pairs.src, pairs.tgt), batch_size, seed=seed)
+    token-weighted loss; loader order from `seed` (any int ≥ 0, e.g. a 63-bit `derive_seed`). Returns FitState.
+    Under DDP (`model` wrapped by `run.distribute`) each rank takes every world_size-th sentence of the same shuffle
+    and batch_size / world_size sentences of each step's batch; fit divides by the tokens of all ranks.
+    on_device_counts: count each batch's target tokens as a device tensor (`count_target_tokens_on_device`): no
+    host read per step, so a GPU is not drained each step (the default int count reads one)."""
+    if batch_size % world_size:
+        raise BadInput(f"--set batch_size: {batch_size} does not split over {world_size} ranks; give a multiple of "
+                       f"{world_size}")
+    loader = TensorLoader((pairs.src, pairs.tgt), batch_size // world_size, seed=seed % 2**32,  # it multiplies seed
+                          rank=rank, world_size=world_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
     schedule = scheduler(optimizer, linear_warmup(warmup_steps)) if warmup_steps > 0 else None
-    return fit(model, seq2seq_loss, loader, optimizer, epochs=epochs, count_items=count_target_tokens,
+    count = count_target_tokens_on_device if on_device_counts else count_target_tokens
+    return fit(model, seq2seq_loss, loader, optimizer, epochs=epochs, count_items=count,
                scheduler=schedule, callbacks=callbacks, max_steps=max_steps, evaluate=evaluate)
+
+
+def count_target_tokens_on_device(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """`count_target_tokens` as a tensor on the batch's device (fit then never reads it per step)."""
+    return (batch[1][:, 1:] != PAD).sum()
 
 
 @torch.no_grad()
@@ -67,10 +83,11 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
 
 def train_nat(model, src: torch.Tensor, tgt: torch.Tensor, *, epochs: int, lr: float, batch_size: int, seed: int):
     """Train a `NATransformer` with `nat_loss` (token-weighted) on AT-format rows `tgt`, Adam (β = 0.9, 0.98) at a
-    constant `lr`, loader order from `seed`; masking draws from torch's global RNG, seeded here with `seed`."""
+    constant `lr`, loader order from `seed` (any int ≥ 0); masking draws from torch's global RNG, seeded here with
+    `seed`."""
     from mllab.models.nat import count_nat_tokens, nat_loss
 
     torch.manual_seed(seed)
-    loader = TensorLoader((src, tgt), batch_size, seed=seed)
+    loader = TensorLoader((src, tgt), batch_size, seed=seed % 2**32)  # TensorLoader multiplies its seed
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
     return fit(model, nat_loss, loader, optimizer, epochs=epochs, count_items=count_nat_tokens)

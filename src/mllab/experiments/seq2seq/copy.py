@@ -3,8 +3,9 @@
 Task (`copy_task`): "my name is ⟨name⟩" -> "nice to meet you ⟨name⟩" (5 templates, one or two names); names are
 random syllables, test names never appear in training, and no name is in either vocabulary. Two arms, same model
 (D = 64, 4 heads, 2 + 2 layers, Pre-LN), data, order and budget (Adam 3e-3, batch 32, `epochs`; chosen a priori,
-not tuned; judged seeds run.seed·100 + k + 1): the pointer-generator (`PointerGenerator(copy=True)`: copy distribution
-from the last layer's cross-attention, gate p_gen, extended vocabulary) and the same model with copy off.
+not tuned; judged seeds `derive_seed(--seed, "judge", k)`): the pointer-generator (`PointerGenerator(copy=True)`:
+copy distribution from the last layer's cross-attention, gate p_gen, extended vocabulary) and the same model with
+copy off.
 Score: exact match of the whole output on test sentences (every name must be right).
 Negative control: `disable_copy=true` turns copying off in both arms.
 """
@@ -22,6 +23,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data import TensorLoader
 from mllab.data.text import CopyTask, Vocab, copy_task
 from mllab.models.pointer import PointerGenerator, count_pointer_tokens, pointer_loss
@@ -76,14 +78,14 @@ def copy_mechanism(run: Run, cfg: CopyConfig) -> None:
     example = None
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k + 1
+        seed = derive_seed(run.seed, "judge", k)  # shared by both arms of repeat k
         train, test, src_vocab, tgt_vocab = copy_task(cfg.train_size, cfg.test_size, seed=seed)
         extra = int(test.src_ext.max()) + 1 - len(tgt_vocab)
         for arm in ARMS:
             torch.manual_seed(seed)
             model = PointerGenerator(len(src_vocab), len(tgt_vocab), copy=arm == ARMS[0] and not cfg.disable_copy,
                                      width=cfg.width, heads=4, layers=2, mlp_ratio=2).to(run.device)
-            loader = TensorLoader((train.src, train.src_ext, train.tgt), 32, seed=seed)
+            loader = TensorLoader((train.src, train.src_ext, train.tgt), 32, seed=seed % 2**32)  # it multiplies seed
             optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98))
             fit(model, pointer_loss, loader, optimizer, epochs=cfg.epochs, count_items=count_pointer_tokens)
             model.eval()

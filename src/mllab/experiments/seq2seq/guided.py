@@ -6,7 +6,8 @@ Task (`expand_task`): random strings of 10 letters, 2 … 8 long, each letter wr
 Two arms, same model (`Seq2SeqTransformer`, D = `width`, 2 heads, 1 + 1 layers, Pre-LN), data, order and
 budget (`steps` Adam updates at 3e-3, batch 32): the plain token cross-entropy, and the same plus λ = `guide_weight`
 times the guided-attention loss (`mllab.train.guided.GuidedLoss`, g = `g`). λ = 1 and g = 0.2 (Tachibana et al.'s g)
-were chosen a priori, not tuned; judged seeds run.seed·100 + k + 1 draw the data and the initialisation of both arms.
+were chosen a priori, not tuned; judged seeds `derive_seed(--seed, "judge", k)` draw the data and the initialisation
+of both arms.
 Alignment score (`diagonal_score`): the mean cross-attention mass (over layers and heads) on the source position each
 target token comes from, on 100 held-out strings, every `eval_every` updates. Steps to diagonal: the first evaluated
 update with score ≥ `diagonal_threshold` (never: `steps + eval_every`, censored). Also measured (not judged): exact
@@ -27,6 +28,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data import TensorLoader
 from mllab.data.text import ExpandTask, TextPairs, exact_match, expand_task
 from mllab.experiments.seq2seq.common import mean_se
@@ -122,7 +124,7 @@ def guided_attention(run: Run, cfg: GuidedConfig) -> None:
     maps = {}
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k + 1
+        seed = derive_seed(run.seed, "judge", k)  # shared by both arms of repeat k
         task = expand_task(cfg.train_size, 100, seed=seed)
         for arm in ARMS:
             torch.manual_seed(seed)
@@ -131,7 +133,7 @@ def guided_attention(run: Run, cfg: GuidedConfig) -> None:
             watch = AlignmentWatch(task.test, cfg.eval_every, cfg.diagonal_threshold)
             loss = GuidedLoss(cfg.guide_weight if arm == "guided" else 0.0, cfg.g)
             optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98))
-            loader = TensorLoader((task.train.src, task.train.tgt), 32, seed=seed)
+            loader = TensorLoader((task.train.src, task.train.tgt), 32, seed=seed % 2**32)  # it multiplies its seed
             fit(model, loss, loader, optimizer, epochs=10 ** 6, max_steps=cfg.steps, count_items=count_target_tokens,
                 callbacks=[watch])
             steps[arm].append(watch.first if watch.first is not None else cfg.steps + cfg.eval_every)

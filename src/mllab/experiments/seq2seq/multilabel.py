@@ -6,8 +6,9 @@ Two arms, same encoder (conv stem + 1 Transformer encoder layer, D = `width`, 4 
 (`epochs`, Adam at `lr`, batch 64): seq2seq (`CanvasSeq2Seq`: a 1-layer decoder emits the sorted labels then EOS,
 teacher forcing, greedy decoding) and per-label sigmoids (`CanvasSigmoid`, BCE) with one threshold τ picked on
 the validation canvases from the grid 0.05, 0.10 … 0.95 (best set accuracy). lr, epochs and width were chosen a
-priori, not tuned (judged seeds run.seed·100 + k + 1 draw the split, the canvases and both initialisations); at
-this budget both arms underfit the digit identities (set accuracy ≈ 0.1–0.2 in the first quick run).
+priori, not tuned (judged seeds `derive_seed(--seed, "judge", k)` draw the split, the canvases and both
+initialisations); at this budget both arms underfit the digit identities (set accuracy ≈ 0.1–0.2 in the first quick
+run).
 Scores on test canvases: set accuracy (predicted set = true set) and count accuracy (as many labels as digits).
 Negative control: `method=sigmoid` puts the sigmoid baseline in both arms.
 """
@@ -26,6 +27,7 @@ from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data import TensorLoader
 from mllab.data.canvases import (
     CLASSES,
@@ -124,7 +126,8 @@ def _train_sigmoid(cfg: MultilabelConfig, train: Canvases, val: Canvases, seed: 
     torch.manual_seed(seed)
     model = CanvasSigmoid(CLASSES, train.images.shape[-1], width=cfg.width, heads=4, layers=1).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    fit(model, multilabel_loss, TensorLoader((train.images, train.labels), 64, seed=seed), optimizer, epochs=cfg.epochs)
+    loader = TensorLoader((train.images, train.labels), 64, seed=seed % 2**32)  # TensorLoader multiplies its seed
+    fit(model, multilabel_loss, loader, optimizer, epochs=cfg.epochs)
     probs = _probabilities(model, val.images)
     curve = [_scores(_sets_threshold(probs, t), val)[0] for t in THRESHOLDS]
     return model, float(THRESHOLDS[int(np.argmax(curve))]), curve
@@ -144,7 +147,7 @@ def multilabel(run: Run, cfg: MultilabelConfig) -> None:
     curves, taus = [], []
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k + 1
+        seed = derive_seed(run.seed, "judge", k)  # shared by both arms of repeat k
         train, val, test = canvas_splits(cfg.train_size, cfg.val_size, cfg.test_size, seed=seed,
                                          min_digits=cfg.min_digits, max_digits=cfg.max_digits)
         baseline, tau, curve = _train_sigmoid(cfg, train, val, seed, run.device)
@@ -156,8 +159,8 @@ def multilabel(run: Run, cfg: MultilabelConfig) -> None:
             model = CanvasSeq2Seq(VOCAB, train.images.shape[-1], width=cfg.width, heads=4, layers=1,
                                   mlp_ratio=2).to(run.device)
             optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98))
-            fit(model, seq2seq_loss, TensorLoader((train.images, train.label_tokens()), 64, seed=seed), optimizer,
-                epochs=cfg.epochs, count_items=count_target_tokens)
+            loader = TensorLoader((train.images, train.label_tokens()), 64, seed=seed % 2**32)  # it multiplies seed
+            fit(model, seq2seq_loss, loader, optimizer, epochs=cfg.epochs, count_items=count_target_tokens)
             arms["seq2seq"] = _sets_seq2seq(model, test.images)
         else:  # the negative control: the baseline again
             arms["seq2seq"] = arms["sigmoid"]

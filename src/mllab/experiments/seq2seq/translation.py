@@ -3,7 +3,8 @@
 Task (`number_task`): the digits of n ∈ [0, 1000) -> its num2words wording in en, fr, de, split **by number**
 (80 % train, 20 % test): every test number is unseen. One model per language and seed: Pre-LN, D = 64,
 4 heads, 2 + 2 layers, Adam (β = 0.9, 0.98) at 3e-3, batch 32, `epochs` (set on tuning split seed 1000 with init
-seed 0; judged seeds run.seed·100 + k + 1 draw both the split and the initialisation). Decoding: greedy, KV cache.
+seed 0, before the judged seeds moved to derive_seed; judged seeds derive_seed(seed, "judge", k) draw both the split
+and the initialisation, the same split for every language). Decoding: greedy, KV cache.
 Scores on the unseen numbers: exact match (token for token) and corpus BLEU (sacrebleu, 13a, pieces joined by
 spaces); thresholds fixed before the first judged run.
 
@@ -19,10 +20,18 @@ equals the gold y_>t; the reference forces the correct y_t instead. Claim: the r
 a forced error, by more than `propagation_margin` (paired over language × seed).
 Negative control: `blind_source=true` replaces every source digit by one token, so the decoder cannot know
 the number: exact match and BLEU on unseen numbers collapse.
+
+Under torchrun (`torchrun --nproc_per_node N -m mllab run seq2seq-translation --profile full`) each model trains with
+DDP: batch_size is the global batch, split over the ranks, and fit divides by the target tokens of all ranks, so each
+step's gradient is the one-process gradient of the same batch (to float rounding) when the training numbers are a
+multiple of N. Decoding and the exposure probes run on each rank's share of the unseen numbers; the hypotheses are
+gathered and the error counts summed over ranks, so every rank scores all of them. `train_samples_per_second`
+(sentences) and `train_tokens_per_second` (target tokens) are the global training throughput.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,9 +45,18 @@ from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data.text import PAD, TextPairs, check_language, number_task
-from mllab.experiments.seq2seq.common import mean_se, score, train_seq2seq, translate
-from mllab.models.transformer import EOS, Seq2SeqTransformer
+from mllab.core.seeding import derive_seed
+from mllab.data.text import (
+    PAD,
+    TextPairs,
+    check_language,
+    exact_match,
+    number_task,
+    score_bleu,
+)
+from mllab.experiments.seq2seq.common import mean_se, train_seq2seq, translate
+from mllab.models.transformer import EOS, Seq2SeqTransformer, count_target_tokens
+from mllab.train.distributed import TrainClock
 
 LANGS = ("en", "fr", "de")
 
@@ -56,7 +74,7 @@ class TranslationConfig(Config):
     lr: float = 3e-3
     """Adam learning rate"""
     batch_size: int = 32
-    """sentences per batch"""
+    """sentences per batch (the global batch under torchrun: split over the ranks)"""
     width: int = 64
     """model width D (4 heads, 2 encoder + 2 decoder layers, MLP 2·D)"""
     beam_size: int = 1
@@ -101,30 +119,42 @@ class TranslationConfig(Config):
             negative_control=NegativeControl(
                 overrides=("blind_source=true", "high=300", "epochs=4"),
                 fails=("exact match on unseen numbers", "BLEU on unseen numbers"),
-                why="the encoder sees one token for every number, so no output can depend on the number"))
+                why="the encoder sees one token for every number, so no output can depend on the number"),
+            distributed=True)
 def translation(run: Run, cfg: TranslationConfig) -> None:
     """Exact match and BLEU on unseen numbers per language, cross-attention maps, exposure-bias probes."""
     results = {lang: {"em": [], "bleu": [], "tf": [], "free": [], "forced": [], "correct": [], "align": []}
                for lang in cfg.languages}
     maps = {}
+    clock, tokens = TrainClock(run.device), 0
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     for lang in run.progress(cfg.languages, desc="languages"):
         for k in range(cfg.seeds):
-            seed = run.seed * 100 + k + 1
+            seed = derive_seed(run.seed, "judge", k)
             task = number_task(lang, high=cfg.high, test_fraction=cfg.test_fraction, seed=seed)
             if cfg.blind_source:
                 for pairs in (task.train, task.test):
                     pairs.src.masked_fill_(pairs.src != PAD, 3 + 0)  # every digit -> the same id
+            task = dataclasses.replace(task, train=_to(task.train, run.device), test=_to(task.test, run.device))
             torch.manual_seed(seed)
             model = Seq2SeqTransformer(len(task.src_vocab), len(task.tgt_vocab), width=cfg.width, heads=4, layers=2,
                                        mlp_ratio=2).to(run.device)
-            train_seq2seq(model, task.train, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=seed)
-            hyps = translate(model, task, task.test, cfg.max_len, cfg.beam_size)
-            em, bleu = score(hyps, task.test)
+            with clock:
+                train_seq2seq(run.distribute(model), task.train, epochs=cfg.epochs, lr=cfg.lr,
+                              batch_size=cfg.batch_size, seed=seed, rank=run.rank, world_size=run.world_size,
+                              on_device_counts=True)  # no host read per step
+            clock.samples += cfg.epochs * len(task.train)  # global: every rank's share
+            tokens += cfg.epochs * count_target_tokens((task.train.src, task.train.tgt))
+            model.eval()
+            mine = _shard(task.test, run.rank, run.world_size)  # this rank's unseen numbers
+            hyps = _unshard(run.all_gather(translate(model, task, mine, cfg.max_len, cfg.beam_size)))
+            em = float(exact_match(hyps, task.test.references).mean())
+            bleu = score_bleu(hyps, task.test.references)
             r = results[lang]
             r["em"].append(em)
             r["bleu"].append(bleu)
-            tf, free, forced, correct = exposure(model, task.test, cfg.max_len)
+            counts = run.all_reduce_sum(exposure_counts(model, mine, cfg.max_len))  # (4, 2, T): Σ over ranks
+            tf, free, forced, correct = (_rate(*c) for c in counts)
             r["tf"].append(tf)
             r["free"].append(free)
             r["forced"].append(forced)
@@ -134,6 +164,10 @@ def translation(run: Run, cfg: TranslationConfig) -> None:
                 maps[lang] = example_map(model, task)
     run.metric("seconds_wall", time.perf_counter() - start_wall)
     run.metric("seconds_cpu", time.process_time() - start_cpu)
+    run.metric("train_samples", clock.samples)  # sentences, every rank's
+    run.metric("train_seconds", clock.seconds)
+    run.metric("train_samples_per_second", clock.rate())
+    run.metric("train_tokens_per_second", tokens / clock.seconds if clock.seconds > 0 else 0.0)
     forced_all, correct_all = [], []
     for lang, r in results.items():
         run.metric(f"exact_match_{lang}", r["em"])
@@ -156,11 +190,41 @@ def translation(run: Run, cfg: TranslationConfig) -> None:
     _figure(run, cfg, results, maps, em)
 
 
+def _to(pairs: TextPairs, device: torch.device) -> TextPairs:
+    return dataclasses.replace(pairs, src=pairs.src.to(device), tgt=pairs.tgt.to(device))
+
+
+def _shard(pairs: TextPairs, rank: int, world_size: int) -> TextPairs:
+    """Every world_size-th row from `rank` on (all rows in one process)."""
+    rows = slice(rank, None, world_size)
+    return TextPairs(pairs.src[rows], pairs.tgt[rows], pairs.items[rows], pairs.references[rows])
+
+
+def _unshard(parts: list[list[Any]]) -> list[Any]:
+    """The ranks' `_shard` results back in row order: row i is row i // world_size of rank i % world_size."""
+    out: list[Any] = [None] * sum(len(p) for p in parts)
+    for rank, part in enumerate(parts):
+        out[rank::len(parts)] = part
+    return out
+
+
+def _rate(wrong: torch.Tensor, total: torch.Tensor) -> np.ndarray:
+    """wrong / total per position, nan where total is 0 (no row has that position)."""
+    return (wrong / total.clamp(min=1)).masked_fill(total == 0, float("nan")).numpy()
+
+
 @torch.no_grad()
 def exposure(model: Seq2SeqTransformer, pairs: TextPairs, max_len: int):
     """Per output position t (nan where a row has no token t):
     tf (T,) error rate under teacher forcing; free (T,) under free running (greedy);
     forced (T,) / correct (T,): P(the rest ≠ gold y_>t) after forcing y_<t and then a wrong / the gold token."""
+    return tuple(_rate(*c) for c in exposure_counts(model, pairs, max_len).double())
+
+
+@torch.no_grad()
+def exposure_counts(model: Seq2SeqTransformer, pairs: TextPairs, max_len: int) -> torch.Tensor:
+    """`exposure`'s rates as counts, (4, 2, T) float64 on the CPU: for tf, free, forced, correct, per position t,
+    [rows wrong, rows counted]; counts of row shards add up to the counts of all rows."""
     model.eval()
     gold = pairs.tgt[:, 1:]  # y¹ … EOS PAD…, (N, T)
     T = gold.shape[1]
@@ -172,8 +236,8 @@ def exposure(model: Seq2SeqTransformer, pairs: TextPairs, max_len: int):
     free = torch.nn.functional.pad(free, (0, max(0, T - free.shape[1])), value=PAD)[:, :T]
     free_wrong = (free != gold) & valid
     wrong_token = torch.where(top2[..., 0] == gold, top2[..., 1], top2[..., 0])  # the most likely wrong token
-    forced = torch.full((T,), float("nan"))
-    correct = torch.full((T,), float("nan"))
+    forced = torch.zeros(2, T, dtype=torch.float64)  # [rows whose rest is wrong, rows with a rest] per position
+    correct = torch.zeros(2, T, dtype=torch.float64)
     lengths = valid.sum(1)
     for t in range(T - 1):
         rows = lengths > t + 1  # a rest after position t exists (at least EOS)
@@ -184,9 +248,10 @@ def exposure(model: Seq2SeqTransformer, pairs: TextPairs, max_len: int):
             prefix = prefix.masked_fill(prefix == EOS, 3)  # a forced EOS would end the output: use UNK instead
             tokens, _ = model.greedy(pairs.src[rows], max_len, prefix=prefix)
             rest = torch.nn.functional.pad(tokens, (0, max(0, T - tokens.shape[1])), value=PAD)[:, t + 1:T]
-            out[t] = float((rest != gold[rows, t + 1:]).any(1).float().mean())
-    rate = lambda wrong: (wrong.sum(0) / valid.sum(0).clamp(min=1)).masked_fill(valid.sum(0) == 0, float("nan"))
-    return rate(tf_wrong).numpy(), rate(free_wrong).numpy(), forced.numpy(), correct.numpy()
+            out[0, t] = float((rest != gold[rows, t + 1:]).any(1).sum())
+            out[1, t] = float(rows.sum())
+    count = lambda wrong: torch.stack([wrong.sum(0), valid.sum(0)]).double().cpu()  # (2, T)
+    return torch.stack([count(tf_wrong), count(free_wrong), forced, correct])
 
 
 def _tail_rows(task) -> list[int]:
@@ -231,7 +296,7 @@ def example_map(model: Seq2SeqTransformer, task) -> dict[str, Any]:
     attn = model.cross_attention(src, tgt[:, :-1])[-1].mean(1)[0]  # (n, m)
     words = task.tgt_vocab.decode(tgt[0].tolist()) + ["<eos>"]
     m = int((src != PAD).sum())
-    return {"number": task.test.items[i], "map": attn[: len(words), :m].numpy(),
+    return {"number": task.test.items[i], "map": attn[: len(words), :m].cpu().numpy(),
             "digits": list(str(task.test.items[i])), "words": words}
 
 
@@ -276,7 +341,8 @@ def _figure(run: Run, cfg: TranslationConfig, results, maps, em) -> None:
     ax = row[2]
     for j, lang in enumerate(langs):
         forced, correct = _nanmean(results[lang]["forced"]), _nanmean(results[lang]["correct"])
-        ax.plot(range(1, len(forced) + 1), forced, color=figures.SERIES[j], marker="o", ms=3, label=f"{lang} forced error")
+        ax.plot(range(1, len(forced) + 1), forced, color=figures.SERIES[j], marker="o", ms=3,
+                label=f"{lang} forced error")
         ax.plot(range(1, len(correct) + 1), correct, color=figures.SERIES[j], ls="--", label=f"{lang} correct token")
     ax.set(title="is the rest wrong after position $t$?", xlabel="forced position $t$",
            ylabel="P(rest ≠ gold) (fraction)", ylim=(-0.02, 1.02))

@@ -5,7 +5,8 @@ Task: numbers -> English words (`number_task("en")`, split by number). Three arm
 2 + 2 layers, MLP 2·D), same data order and budget (`steps` Adam updates, β = 0.9, 0.98, batch 32, peak lr
 `lr`): Post-LN with a constant lr (no warm-up), Post-LN with a linear warm-up over `warmup_steps` updates, and
 Pre-LN with a constant lr. lr = 1e-2 and 100 warm-up steps were set on tuning seeds 2000–2001 (grid lr ∈ {1e-2, 2e-2});
-judged seeds run.seed·100 + k + 1 (each draws the split and the initialisation, shared by the three arms).
+judged seeds `derive_seed(--seed, "judge", k)` (each draws the split and the initialisation, shared by the three
+arms; 63-bit hashes, never the tuning seeds).
 Score: teacher-forced test cross-entropy per token (nats) at the end; loss curves per epoch; gradient norm of each
 layer at the first update (Xiong et al.'s Theorem 1: Post-LN's gradients grow toward the output at init).
 Negative control: `warmup_steps=0` puts no warm-up in the warm-up arm, so it cannot beat the arm without.
@@ -24,6 +25,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data.text import number_task
 from mllab.experiments.seq2seq.common import mean_se, token_loss, train_seq2seq
 from mllab.models.transformer import Seq2SeqTransformer
@@ -89,7 +91,7 @@ def warmup(run: Run, cfg: WarmupConfig) -> None:
     grads = {arm: [] for arm in ARMS}
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 100 + k + 1
+        seed = derive_seed(run.seed, "judge", k)  # shared by the three arms of repeat k
         task = number_task("en", high=cfg.high, seed=seed)
         for arm in ARMS:
             torch.manual_seed(seed)
