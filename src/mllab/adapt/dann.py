@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mllab.core.errors import BadInput
+from mllab.core.seeding import derive_seed
 from mllab.data import Split
 from mllab.layers.grad_reverse import GradReverse
 
@@ -130,7 +131,8 @@ def lr_lambda(total_steps: int, alpha: float = 10.0, beta: float = 0.75):
 
 class PairedLoader:
     """Batches (x_source, y_source, x_target): the source in a shuffled order and the target in its own shuffled
-    order (cycled when shorter), both fixed by (seed, epoch). One epoch is one pass over the source."""
+    order (cycled when shorter), both drawn from derive_seed(seed, "batch order", epoch). One epoch is one pass
+    over the source."""
 
     def __init__(self, source: Split, target_x: torch.Tensor, batch_size: int, seed: int = 0):
         if batch_size < 1:
@@ -146,7 +148,7 @@ class PairedLoader:
         return math.ceil(len(self.source) / self.batch_size)
 
     def batches(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "batch order", self.epoch))
         s_order = torch.randperm(len(self.source), generator=g)
         t_order = torch.randperm(len(self.target_x), generator=g)
         for k in range(start, len(self)):

@@ -8,8 +8,8 @@ replay  each batch of the current task joined by as many stored examples from a 
         balanced over the classes seen
 joint   train on the union of every task so far (the multi-task upper bound)
 
-Batches are (x (B, 784), target (B,), task (B,)); the loss returns (Σ CE + B · penalty, B), so after `fit`
-divides by B it is mean CE + penalty.
+Batches are (x (B, D), target (B,), task (B,)) with D the flattened image size; the loss returns
+(Σ CE + B · penalty, B), so after `fit` divides by B it is mean CE + penalty.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from torch.func import functional_call, grad, vmap
 
 from mllab.continual.scenarios import Scenario
 from mllab.core.errors import BadInput
+from mllab.core.seeding import derive_seed
 
 STRATEGIES = ("naive", "ewc", "si", "replay", "joint")
 Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x (N, D), target (N,), task (N,)
@@ -78,7 +79,7 @@ class Strategy:
     def loader(self, data: Tensors, batch_size: int, seed: int) -> Any:
         from mllab.data import TensorLoader
 
-        return TensorLoader(data, batch_size, seed=seed)
+        return TensorLoader(data, batch_size, seed=seed % 2**32)  # TensorLoader multiplies its seed
 
     def loss(self, seen: int) -> Callable[[nn.Module, Tensors], tuple[torch.Tensor, int]]:
         """The loss callable for `fit` while tasks 0..seen−1 have arrived."""
@@ -192,7 +193,7 @@ class ReplayMemory:
 
     def add(self, data: Tensors, keys: torch.Tensor) -> None:
         """Store examples of a new task; keys (N,) are the class each example counts for."""
-        g = torch.Generator().manual_seed(self.seed * 7_919 + len(self.by_key))
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "memory", len(self.by_key)))
         new = [int(k) for k in torch.unique(keys)]
         every = sorted(set(self.by_key) | set(new))
         quota = {k: self.size // len(every) + (i < self.size % len(every)) for i, k in enumerate(every)}
@@ -222,7 +223,7 @@ class ReplayLoader:
     def __init__(self, data: Tensors, memory: Tensors | None, batch_size: int, seed: int = 0):
         from mllab.data import TensorLoader
 
-        self.current = TensorLoader(data, batch_size, seed=seed)
+        self.current = TensorLoader(data, batch_size, seed=seed % 2**32)  # TensorLoader multiplies its seed
         self.memory, self.batch_size, self.seed = memory, batch_size, seed
 
     def set_epoch(self, epoch: int) -> None:
@@ -236,7 +237,7 @@ class ReplayLoader:
             if self.memory is None:
                 yield batch
                 continue
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.current.epoch) * 10_007 + k)
+            g = torch.Generator().manual_seed(derive_seed(self.seed, "replay batch", self.current.epoch, k))
             pick = torch.randperm(len(self.memory[0]), generator=g)[:len(batch[0])]
             yield tuple(torch.cat([b, m[pick]]) for b, m in zip(batch, self.memory))
 

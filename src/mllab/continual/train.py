@@ -11,12 +11,13 @@ from torch import nn
 from mllab.continual.scenarios import Scenario
 from mllab.continual.strategies import SI, Strategy, Tensors
 from mllab.continual.streams import Stream
+from mllab.core.seeding import derive_seed
 from mllab.data import Split
 from mllab.train import fit
 
 
 def task_tensors(split: Split, scenario: Scenario, t: int) -> Tensors:
-    """(x (N, 784), target (N,), task (N,)) of task t in the scenario's labelling."""
+    """(x (N, D), target (N,), task (N,)) of task t in the scenario's labelling."""
     task = torch.full_like(split.y, t)
     return split.x, scenario.targets(split.y, task), task
 
@@ -35,7 +36,8 @@ def train_stream(model: nn.Module, stream: Stream, scenario: Scenario, strategy:
                  lr: float, batch_size: int, seed: int,
                  on_task: Callable[[int], None] | None = None) -> np.ndarray:
     """Train tasks 0..T−1 in order (Adam, `epochs` passes over each task's training set, or over the union for
-    joint) and return R (T, T): R[i, j] = test accuracy on task j after task i."""
+    joint) and return R (T, T): R[i, j] = test accuracy on task j after task i. Task i's batches are shuffled
+    from `derive_seed(seed, "task", i)`."""
     train = [task_tensors(t.train, scenario, t.index) for t in stream.tasks]
     test = [task_tensors(t.test, scenario, t.index) for t in stream.tasks]
     T = len(stream)
@@ -45,8 +47,8 @@ def train_stream(model: nn.Module, stream: Stream, scenario: Scenario, strategy:
         if isinstance(strategy, SI):
             strategy.begin(model)
         data = strategy.training_set(train, i)
-        fit(model, strategy.loss(seen=i + 1), strategy.loader(data, batch_size, seed * 101 + i), optimizer,
-            epochs=epochs, callbacks=strategy.callbacks())
+        loader = strategy.loader(data, batch_size, derive_seed(seed, "task", i))
+        fit(model, strategy.loss(seen=i + 1), loader, optimizer, epochs=epochs, callbacks=strategy.callbacks())
         strategy.after_task(model, train[i], seen=i + 1)
         R[i] = [accuracy(model, test[j], scenario, seen=i + 1) for j in range(T)]
         if on_task is not None:

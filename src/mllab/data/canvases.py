@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from mllab.core.errors import BadInput
+from mllab.core.seeding import derive_seed
 from mllab.data.datasets import Split, load_dataset
 
 CLASSES = 10
@@ -85,9 +86,10 @@ def make_canvases(split: Split, count: int, *, seed: int, min_digits: int = 1, m
 
 def canvas_splits(train_size: int, val_size: int, test_size: int, *, seed: int = 0, min_digits: int = 1,
                   max_digits: int = 4, cell: int = 14) -> tuple[Canvases, Canvases, Canvases]:
-    """(train, val, test) canvases from mnist5k's own train / val / test images (split with `seed`)."""
+    """(train, val, test) canvases from mnist5k's own train / val / test images (split with `seed`; split j's
+    canvases drawn from derive_seed(seed, "canvases", j))."""
     data = load_dataset("mnist5k", seed=seed)
-    return tuple(make_canvases(split, size, seed=seed * 3 + j, min_digits=min_digits, max_digits=max_digits,
-                               cell=cell)
+    return tuple(make_canvases(split, size, seed=derive_seed(seed, "canvases", j), min_digits=min_digits,
+                               max_digits=max_digits, cell=cell)
                  for j, (split, size) in enumerate(((data.train, train_size), (data.val, val_size),
                                                     (data.test, test_size))))

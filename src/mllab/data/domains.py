@@ -1,4 +1,9 @@
-"""Domain-shift pairs built offline from mnist5k: an MNIST-M-style target and a gentler colour shift.
+"""Domain-shift pairs built offline from digits: an MNIST-M-style target and a gentler colour shift.
+
+The source digits are mnist5k (bundled) or the user's MNIST (`dataset="mnist"`, IDX files in `data_dir`; the
+target is then its MNIST-M-style blend, as Ganin & Lempitsky made MNIST-M from MNIST). CIFAR-10 does not fit:
+both shifts treat the image as a grey stroke mask (the blend inverts the photo under the stroke, the colour
+shift paints the stroke), which a colour photo is not.
 
 MNIST-M (Ganin & Lempitsky 2015) blends each digit over a random patch of a colour photo (they used BSDS500):
     I_out[c, i, j] = | photo[c, i, j] − digit[i, j] |        (per colour channel; digit, photo in [0, 1])
@@ -14,16 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from mllab.core.errors import BadInput
+from mllab.core.seeding import derive_seed
 from mllab.data.datasets import Split
-from mllab.data.images import SIDE, load_images
+from mllab.data.images import SIDE, check_image_dataset, load_images
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")  # skimage.data colour photos
 SHIFTS = ("mnist-m", "colour")
+DIGIT_DATASETS = ("mnist5k", "mnist")  # source digits: grey strokes on black, 28 × 28
+UNFIT = {"cifar10": "both shifts need grey digit strokes on black, which CIFAR-10's colour photos lack"}
 
 
 @cache
@@ -104,25 +113,36 @@ class DomainPair:
     target_test: Split
 
 
+def check_digit_dataset(dataset: str, field: str = "dataset") -> str:
+    """`dataset` if the domain pairs can be made from it, else BadInput naming the field and the choices."""
+    return check_image_dataset(dataset, DIGIT_DATASETS, field, why=UNFIT.get(dataset, ""))
+
+
 def make_domain_pair(shift: str = "mnist-m", seed: int = 0, n_train: int | None = None,
-                     train_share: float = 0.6) -> DomainPair:
-    """mnist5k (split with `seed`) as source and its `shift` ("mnist-m" | "colour") as target.
+                     train_share: float = 0.6, dataset: str = "mnist5k",
+                     data_dir: str | Path | None = None) -> DomainPair:
+    """`dataset`'s digits (mnist5k, or MNIST from `data_dir`; split with `seed`) as source and its `shift`
+    ("mnist-m" | "colour") as target.
 
     The target's training images are the source's training digits transformed (as MNIST-M is made from MNIST's
     training digits); its test images are the test digits transformed, with crops from the photos' test regions.
-    n_train: keep the first n training images (None: all 3,500)."""
+    n_train: keep the first n training images (None: all, 3,500 for mnist5k). Colour draws come from
+    derive_seed(seed, "colour", "train" | "test")."""
     if shift not in SHIFTS:
         raise BadInput(f"shift: unknown domain shift {shift!r}; choose one of {', '.join(SHIFTS)}")
-    if n_train is not None and not 1 <= n_train <= 3500:
-        raise BadInput(f"n_train: must be in 1..3500 (mnist5k's training split), got {n_train}")
-    data = load_images(seed=seed)
+    check_digit_dataset(dataset)
+    if n_train is not None and n_train < 1:
+        raise BadInput(f"n_train: must be >= 1 training image (None: all), got {n_train}")
+    data = load_images(seed=seed, name=dataset, data_dir=data_dir)
+    if n_train is not None and n_train > len(data.train):
+        raise BadInput(f"n_train: must be in 1..{len(data.train)} ({dataset}'s training split), got {n_train}")
     train = data.train if n_train is None else Split(data.train.x[:n_train], data.train.y[:n_train])
     test = data.test
     if shift == "mnist-m":
         target_train = blend_mnist_m(train.x, photo_crops(len(train), "train", seed, train_share).images)
         target_test = blend_mnist_m(test.x, photo_crops(len(test), "test", seed, train_share).images)
     else:
-        target_train = colour_shift(train.x, seed * 2)
-        target_test = colour_shift(test.x, seed * 2 + 1)
-    return DomainPair(f"mnist5k → {shift}", Split(to_rgb(train.x), train.y), Split(to_rgb(test.x), test.y),
+        target_train = colour_shift(train.x, derive_seed(seed, "colour", "train"))
+        target_test = colour_shift(test.x, derive_seed(seed, "colour", "test"))
+    return DomainPair(f"{dataset} → {shift}", Split(to_rgb(train.x), train.y), Split(to_rgb(test.x), test.y),
                       Split(target_train, train.y), Split(target_test, test.y))

@@ -22,6 +22,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from mllab.core.errors import BadInput
+from mllab.core.seeding import derive_seed
 from mllab.explain.saliency import targets
 
 MODES = ("deletion", "insertion")
@@ -82,7 +83,8 @@ def parametrised_layers(model: nn.Module) -> list[str]:
 def cascading_randomisation(model: nn.Module, seed: int = 0) -> Iterator[tuple[list[str], nn.Module]]:
     """Yield (layers randomised so far, model copy) after re-initialising each layer in turn, top (output)
     layer first, cascading: step k has the top k layers at fresh random weights, the rest as trained. The
-    original model is not touched; draws come from `seed` (torch's global RNG is left as it was)."""
+    original model is not touched; step i draws from derive_seed(seed, "reinitialise", i) (torch's global RNG
+    is left as it was)."""
     layers = parametrised_layers(model)
     if not layers:
         raise BadInput("model: no layer with parameters to randomise")
@@ -91,7 +93,7 @@ def cascading_randomisation(model: nn.Module, seed: int = 0) -> Iterator[tuple[l
     done: list[str] = []
     for i, name in enumerate(reversed(layers)):
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed * 1009 + i)
+            torch.manual_seed(derive_seed(seed, "reinitialise", i))
             modules[name].reset_parameters()  # the layer's own initialiser (Kaiming-uniform for Conv/Linear)
         done.append(name)
         yield list(done), copy.deepcopy(randomised)

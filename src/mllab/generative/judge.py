@@ -35,9 +35,9 @@ class DigitJudge:
         """Fit the classifier on (x (N, D), y (N,)); `reference` (M, D): the real images generated ones are
         compared with (Fréchet distance)."""
         torch.manual_seed(seed)
-        model = MLP(x.shape[1], 10, width=width, depth=1)
-        fit(model, cross_entropy_sum, TensorLoader([x, y], 64, seed=seed), torch.optim.Adam(model.parameters(), lr=lr),
-            epochs=epochs)
+        model = MLP(x[0].numel(), 10, width=width, depth=1)
+        loader = TensorLoader([x.flatten(1), y], 64, seed=seed % 2**32)  # TensorLoader multiplies its seed
+        fit(model, cross_entropy_sum, loader, torch.optim.Adam(model.parameters(), lr=lr), epochs=epochs)
         judge = cls(model.eval(), torch.empty(0), min_share)
         judge.reference = judge.features(reference)
         return judge

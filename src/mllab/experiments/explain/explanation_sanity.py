@@ -13,8 +13,13 @@ from mllab.core import figures, stats
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.experiments.explain.common import (
+    check_dataset,
     correct_test_images,
+    data_summary,
+    heat,
+    picture,
     seeds,
     show_map,
     trained_cnn,
@@ -32,10 +37,12 @@ JUDGED = ("saliency", "SmoothGrad")  # the claim's methods; the other two are me
 
 @dataclass
 class ExplanationSanityConfig(Config):
+    dataset: str = "mnist5k"
+    """images: mnist5k (bundled), or mnist / cifar10 from --data-dir (the CNN takes their channels and size)"""
     seeds: int = 3
     """judged seeds (one seed draws the data split, the CNN, the re-initialisation and SmoothGrad's noise)"""
     steps: int = 150
-    """Adam steps of the CNN on mnist5k (the same CNN as saliency-maps)"""
+    """Adam steps of the CNN (the same CNN as saliency-maps)"""
     lr: float = 3e-3
     """Adam learning rate"""
     batch_size: int = 64
@@ -60,10 +67,15 @@ class ExplanationSanityConfig(Config):
                              "ig_steps": at_least(1), "margin": in_range(0, 2)}
     profiles: ClassVar[dict] = {"smoke": {"seeds": 2, "steps": 20, "images": 3, "smoothgrad_n": 4, "ig_steps": 4},
                                 "full": {"seeds": 5, "steps": 1000, "images": 100, "smoothgrad_n": 50}}
+    real_dataset: ClassVar[str] = "mnist"  # the full profile with --data-dir
+
+    def validate(self) -> None:
+        super().validate()
+        check_dataset(self.dataset)
 
 
 def attribute(method: str, model, x, y, cfg: ExplanationSanityConfig, seed: int) -> torch.Tensor:
-    """The maps (N, 1, 28, 28) of one method; SmoothGrad's noise drawn from `seed`."""
+    """The maps (N, C, H, W) of one method; SmoothGrad's noise drawn from `seed`."""
     if method == "saliency":
         return saliency(model, x, y)
     if method == "SmoothGrad":
@@ -82,9 +94,10 @@ def layers_changed(original, randomised, names: list[str]) -> bool:
 
 
 @experiment("explanation-sanity", section="explain",
-            claim="A trustworthy explanation depends on the model: after re-initialising a trained mnist5k CNN's layers "
-                  "from the top down, saliency and SmoothGrad maps lose their rank correlation with the trained "
-                  "model's maps (mean Spearman |ρ| lower than a repeat on the trained model by more than "
+            claim="A trustworthy explanation depends on the model: after re-initialising a trained CNN's layers (an "
+                  "image classifier, mnist5k unless --set dataset) from the top down, saliency and SmoothGrad maps "
+                  "lose their rank correlation with the trained model's maps (mean Spearman |ρ| lower than a repeat "
+                  "on the trained model by more than "
                   "{margin:g}); gradient × input and integrated gradients are measured by the same rule and flagged "
                   "where they stay correlated.",
             negative_control=NegativeControl(
@@ -92,24 +105,29 @@ def layers_changed(original, randomised, names: list[str]) -> bool:
                 fails=("saliency depends on the model", "SmoothGrad depends on the model"),
                 why="without re-initialisation the 'randomised' model is the trained one"))
 def explanation_sanity(run: Run, cfg: ExplanationSanityConfig) -> None:
-    """Per judged seed (seed, seed + 1, …): the shared CNN (`common.trained_cnn`); the first `images` correctly
-    classified test images; maps of the true class by saliency |∂y_c/∂x|, SmoothGrad (|·| averaged), gradient ×
-    input and integrated gradients (black baseline). Cascading randomisation (`explain.evaluate`): head, then
+    """Per judged seed (derive_seed(--seed, "judge", i)): the shared CNN (`common.trained_cnn`) on `dataset` —
+    mnist5k (the quick default), or the user's MNIST or CIFAR-10 (3 channels, 32 × 32) from --data-dir (the full
+    profile takes MNIST when --data-dir is given); the first `images` correctly classified test images; maps of
+    the true class by saliency |∂y_c/∂x|, SmoothGrad (|·| averaged), gradient × input and integrated gradients
+    (black baseline). Cascading randomisation (`explain.evaluate`): head, then
     conv 2, then conv 1 re-initialised by their own initialisers; after each step the Spearman correlation of
     |map| with the trained model's |map| (Adebayo et al.'s absolute measure; the signed one is recorded too).
-    The repeat arm is the trained model's maps computed again (a fresh noise draw for SmoothGrad, identical for
-    the deterministic methods, ρ = 1). `run.compare` per judged method: ρ after all layers are randomised vs
-    the repeat, paired by seed. Sanity: each step changes exactly the layers it names."""
+    The repeat arm is the trained model's maps computed again (a fresh noise draw for SmoothGrad, from
+    derive_seed(seed, "repeat"); identical for the deterministic methods, ρ = 1). `run.compare` per judged
+    method: ρ after all layers are randomised vs the repeat, paired by seed. Sanity: each step changes exactly
+    the layers it names."""
     layer_names = None
     rho = {m: [] for m in METHODS}  # per seed: [repeat, after step 1, 2, …]
     signed = {m: [] for m in METHODS}
     exact = True
     example = {}
+    run.metric("data", data_summary(seeds(run.seed, 1)[0], cfg.dataset, run.data_dir))
     for seed in run.progress(seeds(run.seed, cfg.seeds), desc="seeds"):
-        model, acc = trained_cnn(seed, cfg.steps, cfg.lr, cfg.batch_size)
-        x, y = correct_test_images(model, seed, cfg.images)
-        original = {m: attribute(m, model, x, y, cfg, seed) for m in METHODS}
-        repeat = {m: attribute(m, model, x, y, cfg, seed + 7919) for m in METHODS}
+        model, acc = trained_cnn(seed, cfg.steps, cfg.lr, cfg.batch_size, dataset=cfg.dataset, data_dir=run.data_dir)
+        x, y = correct_test_images(model, seed, cfg.images, cfg.dataset, run.data_dir)
+        noise = derive_seed(seed, "noise")  # SmoothGrad's draws on the trained and the randomised models
+        original = {m: attribute(m, model, x, y, cfg, noise) for m in METHODS}
+        repeat = {m: attribute(m, model, x, y, cfg, derive_seed(seed, "repeat")) for m in METHODS}
         steps = list(cascading_randomisation(model, seed=seed)) if cfg.randomise else \
             [(names, model) for names in ([n] for n in parametrised_layers(model)[::-1])]
         layer_names = [names[-1] for names, _ in steps]
@@ -120,16 +138,16 @@ def explanation_sanity(run: Run, cfg: ExplanationSanityConfig) -> None:
             for p in randomised.parameters():
                 p.requires_grad_(False)
             for m in METHODS:
-                maps = attribute(m, randomised.eval(), x, y, cfg, seed)
+                maps = attribute(m, randomised.eval(), x, y, cfg, noise)
                 row[m].append(float(rank_correlation(original[m], maps).mean()))
                 row_signed[m].append(float(rank_correlation(original[m], maps, absolute=False).mean()))
-                if seed == run.seed and len(example) < 6:
-                    example.setdefault(m, [original[m][0, 0]]).append(maps[0, 0])
+                if "image" not in example:  # the first judged seed's first image
+                    example.setdefault(m, [heat(original[m][0])]).append(heat(maps[0]))
         for m in METHODS:
             rho[m].append(row[m])
             signed[m].append(row_signed[m])
-        if seed == run.seed:
-            example["digit"] = x[0, 0]
+        if "image" not in example:
+            example["image"] = picture(x[0])
         run.log_metrics(seed=seed, accuracy=acc, **{f"rho_{m}": row[m] for m in METHODS})
     if cfg.randomise:
         run.check("randomisation changes exactly the layers it names", exact,
@@ -176,7 +194,7 @@ def _figures(run, cfg, rho, layer_names, passed, example) -> None:
     fig, axes = figures.subplots(len(METHODS), columns + 1, panel=(1.7, 1.9))
     for r, m in enumerate(METHODS):
         row = axes[r * (columns + 1):(r + 1) * (columns + 1)]
-        show_map(row[0], example["digit"], "input" if r == 0 else "")
+        show_map(row[0], example["image"], "input" if r == 0 else "")
         if r:
             row[0].set_title(" ")
         for c, image in enumerate(example[m]):

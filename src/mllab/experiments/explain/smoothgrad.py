@@ -12,8 +12,13 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, nonempty, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.experiments.explain.common import (
+    check_dataset,
     correct_test_images,
+    data_summary,
+    heat,
+    picture,
     seeds,
     show_map,
     trained_cnn,
@@ -23,7 +28,7 @@ from mllab.explain.evaluate import area_under, perturbation_curve, pixel_order
 
 
 def total_variation(maps: torch.Tensor) -> torch.Tensor:
-    """Visual noise of each map (B, 1, H, W): the total variation of the map normalised to sum 1,
+    """Visual noise of each map (B, C, H, W): the total variation of the map normalised to sum 1,
     TV(m) = Σ |m_{i+1,j} − m_{i,j}| + |m_{i,j+1} − m_{i,j}|, m = |M| / Σ|M|  (B,). Lower: smoother."""
     m = maps.abs().flatten(1)
     m = (m / m.sum(1, keepdim=True).clamp_min(1e-12)).view_as(maps)
@@ -31,17 +36,20 @@ def total_variation(maps: torch.Tensor) -> torch.Tensor:
 
 
 def stroke_share(maps: torch.Tensor, x: torch.Tensor, level: float = 0.5) -> torch.Tensor:
-    """Share of the attribution mass Σ|M| on the digit's stroke pixels (x > level)  (B,)."""
+    """Share of the attribution mass Σ|M| on the bright pixels x > level (a digit's stroke)  (B,); maps and x
+    (B, C, H, W)."""
     m = maps.abs().flatten(1)
     return (m * (x.flatten(1) > level)).sum(1) / m.sum(1).clamp_min(1e-12)
 
 
 @dataclass
 class SmoothGradConfig(Config):
+    dataset: str = "mnist5k"
+    """images: mnist5k (bundled), or mnist / cifar10 from --data-dir (the CNN takes their channels and size)"""
     seeds: int = 3
     """judged seeds (one seed draws the data split, the CNN and the noise)"""
     steps: int = 150
-    """Adam steps of the CNN on mnist5k (the same CNN as saliency-maps)"""
+    """Adam steps of the CNN (the same CNN as saliency-maps)"""
     lr: float = 3e-3
     """Adam learning rate"""
     batch_size: int = 64
@@ -64,19 +72,27 @@ class SmoothGradConfig(Config):
                              "curve_steps": at_least(1), "factor": positive}
     profiles: ClassVar[dict] = {"smoke": {"seeds": 2, "steps": 20, "images": 4, "ns": (1, 4), "curve_steps": 7},
                                 "full": {"seeds": 5, "steps": 1000, "images": 200, "ns": (1, 5, 25, 50, 100)}}
+    real_dataset: ClassVar[str] = "mnist"  # the full profile with --data-dir
+
+    def validate(self) -> None:
+        super().validate()
+        check_dataset(self.dataset)
 
 
 @experiment("smoothgrad", section="explain",
             claim="Averaging saliency over noisy copies gives cleaner maps: with σ = {noise:.0%} of the image's range, "
                   "SmoothGrad's maps at the largest n have at least {factor:g}x lower total variation (of the map "
-                  "normalised to sum 1) than vanilla saliency's, on a CNN trained on mnist5k.",
+                  "normalised to sum 1) than vanilla saliency's, on a CNN trained on images (mnist5k unless --set "
+                  "dataset).",
             negative_control=NegativeControl(
                 overrides=("noise=0",), fails=("SmoothGrad is smoother than saliency",),
                 why="with σ = 0 every noisy copy is the input: SmoothGrad is vanilla saliency"))
 def smoothgrad_experiment(run: Run, cfg: SmoothGradConfig) -> None:
-    """Per judged seed (seed, seed + 1, …): the shared CNN (`common.trained_cnn`); the first `images` correctly
-    classified test images; vanilla saliency |∂y_c/∂x| and SmoothGrad (mean |∂y_c/∂x| over n copies x + ε,
-    ε ~ N(0, (noise·(x_max − x_min))²)) for each n in `ns`. Visual noise: the total variation of the map
+    """Per judged seed (derive_seed(--seed, "judge", i)): the shared CNN (`common.trained_cnn`) on `dataset` —
+    mnist5k (the quick default), or the user's MNIST or CIFAR-10 (3 channels, 32 × 32) from --data-dir (the full
+    profile takes MNIST when --data-dir is given); the first `images` correctly classified test images; vanilla
+    saliency |∂y_c/∂x| and SmoothGrad (mean |∂y_c/∂x| over n copies x + ε, ε ~ N(0, (noise·(x_max − x_min))²),
+    drawn from derive_seed(seed, "noise")) for each n in `ns`. Visual noise: the total variation of the map
     normalised to sum 1 (lower: smoother); also the share of attribution on stroke pixels (x > 0.5) and the
     deletion AUC (pixels set to 0 in the map's order; lower: more faithful). `run.compare` (log ratio, paired by
     seed): TV of SmoothGrad at the largest n vs vanilla. σ = 15 % is the literature's default, not tuned here."""
@@ -86,18 +102,20 @@ def smoothgrad_experiment(run: Run, cfg: SmoothGradConfig) -> None:
     share = {a: [] for a in arms}
     deletion = {a: [] for a in arms}
     shown = None
+    run.metric("data", data_summary(seeds(run.seed, 1)[0], cfg.dataset, run.data_dir))
     for seed in run.progress(seeds(run.seed, cfg.seeds), desc="seeds"):
-        model, acc = trained_cnn(seed, cfg.steps, cfg.lr, cfg.batch_size)
-        x, y = correct_test_images(model, seed, cfg.images)
+        model, acc = trained_cnn(seed, cfg.steps, cfg.lr, cfg.batch_size, dataset=cfg.dataset, data_dir=run.data_dir)
+        x, y = correct_test_images(model, seed, cfg.images, cfg.dataset, run.data_dir)
         maps = {"vanilla": saliency(model, x, y)}
         for n in ns:
-            maps[f"n={n}"] = smoothgrad(model, x, y, n=n, noise=cfg.noise, generator=torch.Generator().manual_seed(seed))
+            noise = torch.Generator().manual_seed(derive_seed(seed, "noise"))  # the same draws for every n
+            maps[f"n={n}"] = smoothgrad(model, x, y, n=n, noise=cfg.noise, generator=noise)
         for a, m in maps.items():
             tv[a].append(float(total_variation(m).mean()))
             share[a].append(float(stroke_share(m, x).mean()))
             frac, p = perturbation_curve(model, x, y, pixel_order(m), mode="deletion", steps=cfg.curve_steps)
             deletion[a].append(float(area_under(frac, p).mean()))
-        if seed == run.seed:
+        if shown is None:
             _captum_sanity(run, model, x[:4], y[:4], cfg)
         run.log_metrics(seed=seed, accuracy=acc, **{f"tv_{a}": v[-1] for a, v in tv.items()})
         if shown is None:
@@ -146,7 +164,7 @@ def _figures(run, cfg, arms, tv, share, deletion, shown, passed) -> None:
     fig, axes = figures.subplots(len(images), len(arms) + 1, panel=(1.7, 1.9))
     for r in range(len(images)):
         row = axes[r * (len(arms) + 1):(r + 1) * (len(arms) + 1)]
-        show_map(row[0], images[r, 0], "input")
+        show_map(row[0], picture(images[r]), "input")
         for c, a in enumerate(arms):
-            show_map(row[c + 1], maps[a][r, 0], a if a == "vanilla" else f"SmoothGrad {a}", cmap="magma")
+            show_map(row[c + 1], heat(maps[a][r]), a if a == "vanilla" else f"SmoothGrad {a}", cmap="magma")
     run.figure("maps", fig)

@@ -12,9 +12,12 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.data.images import check_image_dataset
 from mllab.experiments.lifelong.common import (
+    DATASETS,
     PUBLISHED_SOURCE,
     PUBLISHED_SPLIT_MNIST,
+    judged_seeds,
     run_strategy,
 )
 
@@ -23,8 +26,10 @@ ARMS = ("naive", "ewc", "si", "replay", "joint")
 
 @dataclass
 class LifelongStrategiesConfig(Config):
+    dataset: str = "mnist5k"
+    """images: mnist5k (bundled), or mnist / cifar10 from --data-dir (the MLP takes any flattened image)"""
     seeds: int = 3
-    """judged seeds run.seed, run.seed + 1, … (paired: one seed draws the split and every arm's initial weights)"""
+    """judged seeds derive_seed(--seed, "judge", i) (paired: one seed draws the split and every arm's weights)"""
     epochs: int = 2
     """passes over each task's training set, equal for every arm (joint: over the union so far)"""
     lr: float = 1e-3
@@ -50,11 +55,17 @@ class LifelongStrategiesConfig(Config):
                              "memory_size": at_least(0), "replay_margin": in_range(-1, 1), "near_naive": in_range(0, 1)}
     profiles: ClassVar[dict] = {"smoke": {"seeds": 2, "epochs": 1, "width": 16, "memory_size": 50},
                                 "full": {"seeds": 10, "epochs": 10, "width": 400, "memory_size": 500}}
+    real_dataset: ClassVar[str] = "mnist"  # the full profile with --data-dir
+
+    def validate(self) -> None:
+        super().validate()
+        check_image_dataset(self.dataset, DATASETS)
 
 
 @experiment("lifelong-strategies", section="lifelong",
             claim="Regularisation and replay recover part of what is forgotten, and how much depends on the scenario: "
-                  "on split mnist5k, EWC and SI forget less than naive fine-tuning in task-incremental learning, while "
+                  "on split images (mnist5k unless --set dataset), EWC and SI forget less than naive fine-tuning in "
+                  "task-incremental learning, while "
                   "in class-incremental learning they stay within {near_naive:.0%} of naive and replay beats both "
                   "naive and EWC by more than {replay_margin:.0%} average accuracy.",
             negative_control=NegativeControl(
@@ -63,16 +74,21 @@ class LifelongStrategiesConfig(Config):
                        "replay beats naive (class-IL)", "replay beats EWC (class-IL)"),
                 why="with strength 0 and an empty memory EWC, SI and replay are naive fine-tuning"))
 def lifelong_strategies(run: Run, cfg: LifelongStrategiesConfig) -> None:
-    """Split mnist5k (5 tasks of 2 digits) in the three scenarios of van de Ven, Tuytelaars & Tolias (2022): task-IL
-    (a head per task), domain-IL (one 2-way head), class-IL (one 10-way head over every class seen). An MLP 784-100-100
+    """Split images (5 tasks of 2 classes) in the three scenarios of van de Ven, Tuytelaars & Tolias (2022): task-IL
+    (a head per task), domain-IL (one 2-way head), class-IL (one 10-way head over every class seen). The images:
+    `dataset` — mnist5k (bundled; the quick default), the user's MNIST or CIFAR-10 (split CIFAR-10, an MLP on its
+    3,072 values) from --data-dir; the full profile takes MNIST when --data-dir is given. An MLP D-100-100
     trained with Adam 1e-3, `epochs` passes per task, through `fit`: EWC (diagonal true Fisher on 200 examples per
     task) and SI as penalties in the loss, replay as extra examples in each batch from a 200-example balanced memory,
     joint on the union of the tasks so far. EWC's λ and SI's c were picked on tuning seed 100 (not judged), by
-    task-IL average accuracy. Published split-MNIST rows (van de Ven et al., 2×400 MLP, 20 seeds) are shown beside."""
+    task-IL average accuracy, on mnist5k (not re-tuned for other datasets). Judged seeds: derive_seed(--seed,
+    "judge", i). Published split-MNIST rows (van de Ven et al., 2×400 MLP, 20 seeds) are shown beside."""
     R = {sc: {a: [] for a in ARMS} for sc in SCENARIOS}
     bar = run.progress(total=cfg.seeds * len(SCENARIOS) * len(ARMS), desc="seeds × scenarios × strategies")
-    for seed in range(run.seed, run.seed + cfg.seeds):
-        stream = split_stream(5, seed)
+    for seed in judged_seeds(run.seed, cfg.seeds):
+        stream = split_stream(5, seed, cfg.dataset, run.data_dir)
+        run.metric("data", {"dataset": cfg.dataset, "values per image": stream.n_inputs,
+                            "training images per task": [len(t.train) for t in stream.tasks]})
         for sc in SCENARIOS:
             for arm in ARMS:
                 R[sc][arm].append(run_strategy(stream, sc, arm, seed=seed, width=cfg.width, epochs=cfg.epochs,
@@ -101,10 +117,10 @@ def lifelong_strategies(run: Run, cfg: LifelongStrategiesConfig) -> None:
                 better="higher", labels=("replay", "naive"))
     run.compare("replay beats EWC (class-IL)", A["class"]["replay"], A["class"]["ewc"], margin=cfg.replay_margin,
                 better="higher", labels=("replay", "EWC"))
-    _figure(run, A, Fg)
+    _figure(run, A, Fg, cfg.dataset)
 
 
-def _figure(run: Run, A, Fg) -> None:
+def _figure(run: Run, A, Fg, dataset: str) -> None:
     from matplotlib.patches import Patch
 
     fig, axes = figures.subplots(2, 3, panel=(4.4, 3.0))
@@ -129,7 +145,7 @@ def _figure(run: Run, A, Fg) -> None:
         ax.set_xticks(x, names)
         ax.set(title=f"{sc}-IL: forgetting", xlabel="strategy", ylabel="forgetting (% points)",
                ylim=(-5, 100))
-    handles = [Patch(facecolor=figures.BASELINE, label="ours, mnist5k (bars: mean, dots: seeds)"),
+    handles = [Patch(facecolor=figures.BASELINE, label=f"ours, {dataset} (bars: mean, dots: seeds)"),
                Patch(facecolor="white", edgecolor=figures.BASELINE, hatch="//",
                      label="van de Ven et al., split MNIST (replay: none published)")]
     axes[2].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
