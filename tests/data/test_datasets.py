@@ -192,3 +192,57 @@ def test_bad_loader_arguments_are_bad_input():
         TensorLoader((torch.arange(5),), batch_size=0)
     with pytest.raises(BadInput, match="first dimension"):
         TensorLoader((torch.arange(5), torch.arange(6)), batch_size=2)
+
+
+# --- choosing a dataset in an experiment's config, flat vectors for MLPs, the tests' real-digit folders -----------
+
+def test_check_dataset_names_the_field_the_choices_and_why():
+    from mllab.data.datasets import FLAT_DATASETS, check_dataset
+
+    assert check_dataset("mnist", FLAT_DATASETS) == "mnist"
+    with pytest.raises(BadInput, match=r"^--set dataset: unknown dataset 'imagenet'; choose one of digits, mnist5k"):
+        check_dataset("imagenet", FLAT_DATASETS)
+    with pytest.raises(BadInput, match=r"--set data: this experiment cannot take 'cifar10' \(grey only\); "
+                                       r"choose one of digits, mnist"):
+        check_dataset("cifar10", ("digits", "mnist"), field="data", why="grey only")
+
+
+def test_a_user_dataset_without_a_folder_names_the_field_and_the_flag():
+    for name in ("mnist", "cifar10"):
+        with pytest.raises(BadInput, match=f"--set dataset={name}: needs your own files; pass --data-dir"):
+            load_dataset(name)
+
+
+def test_load_flat_flattens_every_split_for_an_mlp(tmp_path):
+    from mllab.data.datasets import load_flat
+    from tests.experiments.real_data import write_cifar_like
+
+    digits = load_flat("digits", seed=0)
+    assert digits.train.x.shape[1:] == (64,) and torch.equal(digits.test.x, load_dataset("digits", seed=0).test.x)
+    cifar = load_flat("cifar10", data_dir=write_cifar_like(tmp_path, n_train=100, n_test=20), seed=0)
+    images = load_dataset("cifar10", data_dir=tmp_path, seed=0)
+    assert cifar.feature_shape == (3072,) and images.feature_shape == (3, 32, 32)
+    assert torch.equal(cifar.test.x, images.test.x.flatten(1))  # channel-major, as the files store it
+
+
+def test_real_digit_folders_hold_mnist5k_digits_balanced_disjoint_and_deterministic(tmp_path):
+    from mllab.data.files import read_cifar10_folder, read_mnist_folder
+    from tests.experiments.real_data import write_cifar_like, write_mnist_like
+
+    mnist = read_mnist_folder(write_mnist_like(tmp_path / "m", n_train=100, n_test=30))
+    assert mnist["train_images"].shape == (100, 28, 28) and mnist["test_images"].shape == (30, 28, 28)
+    assert np.bincount(mnist["train_labels"], minlength=10).tolist() == [10] * 10
+    assert set(np.bincount(mnist["test_labels"], minlength=10).tolist()) == {3}
+    raw = load_arrays("mnist5k")  # every image is one of the bundled digits, with its own label
+    pixels = {bytes(np.rint(x * 255).astype(np.uint8)): int(y) for x, y in zip(raw.x, raw.y)}
+    for split in ("train", "test"):
+        for image, label in zip(mnist[f"{split}_images"], mnist[f"{split}_labels"]):
+            assert pixels[image.tobytes()] == label
+    train = {image.tobytes() for image in mnist["train_images"]}
+    assert not train & {image.tobytes() for image in mnist["test_images"]}  # disjoint
+    again = read_mnist_folder(write_mnist_like(tmp_path / "m2", n_train=100, n_test=30))
+    assert all(np.array_equal(mnist[k], again[k]) for k in mnist)  # deterministic
+    cifar = read_cifar10_folder(write_cifar_like(tmp_path / "c", n_train=100, n_test=30))
+    assert cifar["train_images"].shape == (100, 3, 32, 32) and cifar["test_images"].shape == (30, 3, 32, 32)
+    assert np.array_equal(cifar["train_images"][:, 1, 2:30, 2:30], mnist["train_images"])  # padded, 3 channels
+    assert cifar["train_images"][:, :, :2].max() == 0 and np.array_equal(cifar["train_labels"], mnist["train_labels"])

@@ -11,6 +11,7 @@ from mllab.data import load_dataset
 from mllab.experiments.classification import (CeVsMseConfig, ClassImbalanceConfig, TwoLogitClassifier, binary_task,
                                               gradient_norm_at, loss_surface, softmax_loss, two_logit_task,
                                               wrong_start_mlp)
+from tests.experiments.real_data import run_smoke, write_cifar_like, write_mnist_like
 
 
 def test_softmax_losses_match_their_formulas():
@@ -85,3 +86,50 @@ def test_pos_weight_none_means_neg_over_pos_and_parses_from_the_command_line():
     assert make_config(ClassImbalanceConfig, "quick").pos_weight is None
     assert make_config(ClassImbalanceConfig, "quick", ["pos_weight=1"]).pos_weight == 1.0
     assert make_config(ClassImbalanceConfig, "quick", ["pos_weight=none"]).pos_weight is None
+
+
+# --- real data: --set dataset=mnist|cifar10 --data-dir (small folders of real mnist5k digits) ----------------------
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    return write_mnist_like(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.mark.parametrize("name", ["ce-vs-mse", "class-imbalance"])
+def test_classification_experiments_run_on_a_users_mnist_folder(name, mnist_dir, tmp_path):
+    run_smoke(name, tmp_path / "rec", "mnist", mnist_dir)
+
+
+def test_class_imbalance_runs_on_a_users_cifar_folder_as_flat_vectors(tmp_path):
+    folder = write_cifar_like(tmp_path / "cifar")
+    result = run_smoke("class-imbalance", tmp_path / "rec", "cifar10", folder)
+    assert 0 <= result["metrics"]["unweighted"]["auc"] <= 1
+
+
+@pytest.mark.parametrize("cls", [CeVsMseConfig, ClassImbalanceConfig])
+def test_full_profile_takes_mnist_when_a_data_folder_is_given(cls):
+    assert make_config(cls, "full", has_data_dir=True).dataset == "mnist"
+    assert make_config(cls, "full").dataset == make_config(cls, "quick", has_data_dir=True).dataset != "mnist"
+    with pytest.raises(BadInput, match=r"^--set dataset: unknown dataset 'svhn'; choose one of digits, mnist5k, "
+                                       r"mnist, cifar10$"):
+        make_config(cls, "quick", ["dataset=svhn"])
+
+
+def test_wrong_start_mlp_takes_the_datas_input_size(mnist_dir):
+    from mllab.data.datasets import load_flat
+
+    data = load_flat("mnist", data_dir=mnist_dir, seed=0)
+    model = wrong_start_mlp(data, 10.0, seed=0)
+    with torch.no_grad():
+        assert (model(data.val.x).argmax(1) == 0).all()  # 784 inputs, every image called class 0
+
+
+def test_a_user_dataset_without_data_dir_is_bad_input_and_leaves_nothing(tmp_path, capsys):
+    from mllab.cli import main
+
+    out = tmp_path / "rec"
+    code = main(["run", "class-imbalance", "--profile", "smoke", "--set", "dataset=cifar10", "--out", str(out),
+                 "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "dataset=cifar10" in err and "--data-dir" in err, err
+    assert not out.exists()

@@ -9,6 +9,7 @@ from mllab.experiments.normalization import BatchNormConfig, FeatureNormalizatio
     loss_hessian
 from mllab.models import DeepNet
 from mllab.train.losses import cross_entropy_sum
+from tests.experiments.real_data import run_smoke, write_cifar_like, write_mnist_like
 
 
 def test_loss_hessian_at_zero_is_the_closed_form():
@@ -63,3 +64,33 @@ def test_running_statistics_make_eval_outputs_independent_of_batch_mates():
     eval_change, train_change = _batch_independence(model, torch.randn(120, 12))
     assert eval_change <= 1e-6 and train_change > 1e-3
     assert model.training  # the probe works on a copy
+
+
+# --- real data: --set dataset=mnist|cifar10 --data-dir (small folders of real mnist5k digits) ----------------------
+
+@pytest.mark.parametrize("dataset,write", [("mnist", write_mnist_like), ("cifar10", write_cifar_like)])
+def test_batch_norm_runs_on_a_users_folder(dataset, write, tmp_path):
+    result = run_smoke("batch-norm", tmp_path / "rec", dataset, write(tmp_path / dataset))
+    assert result["metrics"]["eval_output_change"] <= 1e-5  # running statistics at evaluation, on 784 / 3072 inputs
+
+
+def test_batch_norm_full_profile_takes_mnist_and_all_its_training_images_when_a_folder_is_given():
+    full = make_config(BatchNormConfig, "full", has_data_dir=True)
+    assert full.dataset == "mnist" and full.train_samples >= 60000
+    assert make_config(BatchNormConfig, "full").dataset == make_config(BatchNormConfig, "quick").dataset == "mnist5k"
+
+
+def test_batch_norm_needs_120_test_images_for_its_batch_mates_probe(tmp_path):
+    from mllab.core.registry import REGISTRY
+    from mllab.core.run import execute
+
+    folder = write_mnist_like(tmp_path / "mnist", n_train=300, n_test=100)
+    with pytest.raises(BadInput, match="at least 120 test samples"):
+        execute(REGISTRY["batch-norm"], profile="smoke", overrides=["dataset=mnist"], out=tmp_path / "rec",
+                device="cpu", data_dir=str(folder))
+    assert not (tmp_path / "rec").exists()
+
+
+def test_feature_normalization_takes_no_dataset():  # features of different scales; pixels share one: not images
+    with pytest.raises(BadInput, match="has no field 'dataset'"):
+        make_config(FeatureNormalizationConfig, "quick", ["dataset=mnist"])

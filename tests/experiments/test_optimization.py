@@ -10,9 +10,14 @@ import torch
 
 from mllab.analysis import critical_point_report
 from mllab.data import TensorLoader
-from mllab.experiments.optimization.batch_size import Curve, _views, at
+from mllab.core.config import make_config
+from mllab.core.errors import BadInput
+from mllab.experiments.optimization.adaptive_lr import AdaptiveLRConfig
+from mllab.experiments.optimization.batch_size import BatchSizeConfig, Curve, _views, at
+from mllab.experiments.optimization.momentum import MomentumConfig
 from mllab.models.stacked import StackedNetworks, network
 from mllab.experiments.optimization.critical_points import (
+    CriticalPointsConfig,
     StopAtSmallGradient,
     TwoWeights,
     classify_point,
@@ -25,6 +30,7 @@ from mllab.models import MLP
 from mllab.train import fit
 from mllab.train.losses import cross_entropy_sum
 from mllab.train.optimizers import SGDMomentum
+from tests.experiments.real_data import run_smoke, write_mnist_like
 
 
 def test_best_setting_scores_only_tuning_seeds_and_never_picks_a_diverged_value():
@@ -158,7 +164,7 @@ def test_judged_loss_averages_the_last_tenth_of_updates():
     assert tail_steps(30) == [28, 29, 30] and tail_steps(5) == [5]
     torch.manual_seed(0)
     x, y = torch.randn(64, 64), torch.randint(0, 10, (64,))
-    data = SimpleNamespace(train=SimpleNamespace(x=x, y=y))
+    data = SimpleNamespace(train=SimpleNamespace(x=x, y=y), n_classes=10)
     make = lambda p, lr: SGDMomentum(p, lr=lr, momentum=0.0)  # noqa: E731
     curve = train_digits_mlp(data, make, 0.1, 0, updates=40, batch_size=8, width=8, depth=1, log_every=1)
     assert curve.steps == list(range(1, 41))
@@ -167,3 +173,55 @@ def test_judged_loss_averages_the_last_tenth_of_updates():
     assert curve.final != curve.losses[-1]
     diverged = train_digits_mlp(data, make, 1e6, 0, updates=40, batch_size=8, width=8, depth=1)
     assert diverged.final == math.inf
+
+
+# --- real data: --set dataset=mnist --data-dir (a small IDX folder of real mnist5k digits) --------------------------
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    return write_mnist_like(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.mark.parametrize("name", ["adaptive-lr", "batch-size", "momentum"])
+def test_optimizer_experiments_run_on_a_users_mnist_folder(name, mnist_dir, tmp_path):
+    run_smoke(name, tmp_path / "rec", "mnist", mnist_dir)
+
+
+def test_the_optimizer_claims_mlp_learns_real_digits_from_idx_files(mnist_dir):
+    from mllab.data.datasets import load_flat
+
+    data = load_flat("mnist", data_dir=mnist_dir, seed=0)
+    assert data.train.x.shape[1:] == (784,)  # the MLP's input size follows the data (64 on digits)
+    curve = train_digits_mlp(data, lambda p, lr: SGDMomentum(p, lr=lr, momentum=0.9), 0.05, seed=0, updates=150,
+                             batch_size=64, width=32, depth=2)
+    assert curve.final < 0.3  # chance is ln 10 = 2.3 nats: real digits are learned
+
+
+@pytest.mark.parametrize("cls", [AdaptiveLRConfig, BatchSizeConfig, MomentumConfig])
+def test_full_profile_takes_mnist_when_a_data_folder_is_given(cls):
+    assert make_config(cls, "full", has_data_dir=True).dataset == "mnist"
+    assert make_config(cls, "full").dataset == make_config(cls, "quick", has_data_dir=True).dataset == "digits"
+    with pytest.raises(BadInput, match=r"^--set dataset: unknown dataset 'svhn'; choose one of digits, mnist5k, "
+                                       r"mnist, cifar10$"):
+        make_config(cls, "quick", ["dataset=svhn"])
+
+
+def test_seed_counts_beyond_500_are_allowed_now_that_seeds_are_derived():
+    assert make_config(MomentumConfig, "quick", ["seeds=600"]).seeds == 600
+    assert not set(tuning_seeds(0, 600)) & set(judged_seeds(0, 600))
+
+
+def test_a_user_dataset_without_data_dir_is_bad_input_and_leaves_nothing(tmp_path, capsys):
+    from mllab.cli import main
+
+    out = tmp_path / "rec"
+    code = main(["run", "momentum", "--profile", "smoke", "--set", "dataset=mnist", "--out", str(out),
+                 "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "dataset=mnist" in err and "--data-dir" in err, err
+    assert not out.exists()
+
+
+def test_critical_points_takes_no_dataset():  # an exact Hessian needs a tiny network: not an image experiment
+    with pytest.raises(BadInput, match="has no field 'dataset'"):
+        make_config(CriticalPointsConfig, "quick", ["dataset=mnist"])

@@ -18,6 +18,7 @@ from mllab.experiments.training.double_descent import DoubleDescentConfig, sweep
 from mllab.experiments.training.regularization import OverfittingConfig
 from mllab.models.random_features import RandomReLUFeatures
 from mllab.models.sigmoids import SigmoidSum, hard_sigmoid
+from tests.experiments.real_data import run_smoke, write_cifar_like, write_mnist_like
 
 
 @pytest.mark.parametrize("kind", ["sigmoid", "hard"])
@@ -147,3 +148,59 @@ def test_accumulation_recipes_on_equal_and_unequal_micro_batches(recipe):
     else:  # mean loss / k weights a 5-item micro-batch like a 25-item one
         assert max(unequal.tested) > 1e-2 and unequal.weight_difference > 1e-6
     assert max(unequal.naive) > 1e-2  # the sanity probe sees the naive recipe's error either way
+
+
+# --- real data: --set dataset=mnist|cifar10 --data-dir (small IDX / CIFAR folders of real mnist5k digits) ---------
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    return write_mnist_like(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    return write_cifar_like(tmp_path_factory.mktemp("cifar"))
+
+
+@pytest.mark.parametrize("name,overrides", [
+    ("grad-accumulation", ("seeds=1",)),  # one seed: two memory probes instead of four (the slow part)
+    ("model-bias-vs-optimization", ()), ("double-descent", ()), ("overfitting", ()),
+])
+def test_training_experiments_run_on_a_users_mnist_folder(name, overrides, mnist_dir, tmp_path):
+    run_smoke(name, tmp_path / "rec", "mnist", mnist_dir, overrides)
+
+
+def test_overfitting_runs_on_a_users_cifar_folder_as_flat_vectors(cifar_dir, tmp_path):
+    result = run_smoke("overfitting", tmp_path / "rec", "cifar10", cifar_dir)
+    assert result["metrics"]["test_loss_baseline"] > 0
+
+
+@pytest.mark.parametrize("cls", [AccumulationConfig, DepthConfig, DoubleDescentConfig, OverfittingConfig])
+def test_full_profile_takes_mnist_when_a_data_folder_is_given(cls):
+    assert make_config(cls, "full", has_data_dir=True).dataset == "mnist"
+    assert make_config(cls, "full", ["dataset=cifar10"], has_data_dir=True).dataset == "cifar10"
+    assert make_config(cls, "full").dataset == make_config(cls, "full", has_data_dir=False).dataset != "mnist"
+    assert make_config(cls, "quick", has_data_dir=True).dataset in ("digits", "mnist5k")  # quick keeps its data
+
+
+@pytest.mark.parametrize("cls", [AccumulationConfig, DepthConfig, DoubleDescentConfig, OverfittingConfig])
+def test_unknown_dataset_is_one_line_naming_the_field_and_choices(cls):
+    with pytest.raises(BadInput, match=r"^--set dataset: unknown dataset 'imagenet'; choose one of digits, mnist5k, "
+                                       r"mnist, cifar10$"):
+        make_config(cls, "quick", ["dataset=imagenet"])
+
+
+@pytest.mark.parametrize("name", ["model-bias-vs-optimization", "double-descent", "grad-accumulation"])
+def test_a_user_dataset_without_data_dir_is_bad_input_and_leaves_nothing(name, tmp_path, capsys):
+    from mllab.cli import main
+
+    out = tmp_path / "rec"
+    code = main(["run", name, "--profile", "smoke", "--set", "dataset=cifar10", "--out", str(out), "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "dataset=cifar10" in err and "--data-dir" in err, err
+    assert not out.exists()
+
+
+def test_sigmoid_approximation_takes_no_dataset():  # a 1-D function: not an image experiment
+    with pytest.raises(BadInput, match="has no field 'dataset'"):
+        make_config(SigmoidApproximationConfig, "quick", ["dataset=mnist"])

@@ -116,7 +116,8 @@ def _mnist5k(data_dir: Path | None) -> RawData:
 
 def _user_files(name: str, data_dir: Path | None, read: Callable[[Path], dict], flatten: bool) -> RawData:
     if data_dir is None:
-        raise BadInput(f"dataset {name}: needs your own files; pass --data-dir FOLDER")
+        what = "the four MNIST IDX files" if name == "mnist" else "the CIFAR-10 binary batches"
+        raise BadInput(f"--set dataset={name}: needs your own files; pass --data-dir FOLDER holding {what}")
     arrays = read(data_dir)
     x = np.concatenate([arrays["train_images"], arrays["test_images"]]) / 255.0
     y = np.concatenate([arrays["train_labels"], arrays["test_labels"]])
@@ -138,6 +139,19 @@ def _cifar10(data_dir: Path | None) -> RawData:
 
 
 DATASETS = tuple(LOADERS)
+FLAT_DATASETS = ("digits", "mnist5k", "mnist", "cifar10")  # the image datasets an MLP experiment takes, flattened
+
+
+def check_dataset(name: str, allowed: tuple[str, ...] = FLAT_DATASETS, field: str = "dataset", why: str = "") -> str:
+    """`name` if it is one of `allowed`, else a one-line BadInput naming `field` and the choices; `why` says why an
+    existing dataset does not fit this experiment (e.g. "its CNN needs images of at least 28 × 28")."""
+    if name in allowed:
+        return name
+    choices = ", ".join(allowed)
+    if name in LOADERS:
+        reason = f" ({why})" if why else ""
+        raise BadInput(f"--set {field}: this experiment cannot take {name!r}{reason}; choose one of {choices}")
+    raise BadInput(f"--set {field}: unknown dataset {name!r}; choose one of {choices}")
 
 
 def load_arrays(name: str, data_dir: str | Path | None = None) -> RawData:
@@ -186,3 +200,13 @@ def load_dataset(name: str, *, seed: int = 0, device: torch.device | str = "cpu"
     n_test = len(raw.y) - raw.n_train_fixed if raw.n_train_fixed is not None else None
     return make_dataset(name, raw.x, raw.y, raw.n_classes, seed=seed, val_fraction=val_fraction,
                         test_fraction=test_fraction, device=device, n_test_fixed=n_test)
+
+
+def load_flat(name: str, *, seed: int = 0, device: torch.device | str = "cpu", data_dir: str | Path | None = None
+              ) -> Dataset:
+    """`load_dataset` with every split's x flattened to (N, D) for an MLP: digits D = 64, mnist5k / mnist
+    D = 784, cifar10 D = 3·32·32 = 3072 (channel-major, as the files store it)."""
+    data = load_dataset(name, seed=seed, device=device, data_dir=data_dir)
+    for split in (data.train, data.val, data.test):
+        split.x = split.x.flatten(1)  # (N, *shape) -> (N, D)
+    return data

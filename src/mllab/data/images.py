@@ -14,7 +14,7 @@ import torch
 
 from mllab.core.errors import BadInput
 from mllab.layers import spatial
-from mllab.data.datasets import Dataset, Split, load_dataset
+from mllab.data.datasets import LOADERS, Dataset, Split, load_dataset
 
 SIDE = 28  # mnist5k / MNIST images are 28 × 28
 IMAGE_DATASETS = ("mnist5k", "mnist", "cifar10")  # what `load_images` and the image experiments' `dataset` take
@@ -22,11 +22,22 @@ SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)} 
 NEEDS_FOLDER = ("mnist", "cifar10")  # read from the user's --data-dir
 
 
-def check_image_dataset(name: str, allowed: tuple[str, ...] = IMAGE_DATASETS, field: str = "dataset") -> str:
-    """`name` if it is one of `allowed`, else BadInput naming the choices."""
-    if name not in allowed:
-        raise BadInput(f"--set {field}: unknown image dataset {name!r}; choose one of {', '.join(allowed)}")
-    return name
+def check_image_dataset(name: str, allowed: tuple[str, ...] = IMAGE_DATASETS, field: str = "dataset",
+                        why: str = "") -> str:
+    """`name` if it is one of `allowed`, else a one-line BadInput naming `field` and the choices (`why`: why a
+    dataset that exists does not fit, e.g. digits' 8 × 8 images for a CNN built for 28 × 28)."""
+    if name in allowed:
+        return name
+    if name in LOADERS:
+        reason = f" ({why})" if why else " (not as images)"
+        raise BadInput(f"--set {field}: this experiment cannot take {name!r}{reason}; "
+                       f"choose one of {', '.join(allowed)}")
+    raise BadInput(f"--set {field}: unknown image dataset {name!r}; choose one of {', '.join(allowed)}")
+
+
+def image_shape(name: str) -> tuple[int, int, int]:
+    """(C, H, W) of image dataset `name`: (1, 28, 28) for mnist5k / mnist, (3, 32, 32) for cifar10."""
+    return SHAPES[check_image_dataset(name)]
 
 
 def load_images(seed: int = 0, device: torch.device | str = "cpu", name: str = "mnist5k",

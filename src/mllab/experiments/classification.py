@@ -1,4 +1,10 @@
-"""Section "classification": softmax with cross-entropy vs MSE; imbalanced data, pos_weight, ROC vs PR."""
+"""Section "classification": softmax with cross-entropy vs MSE; imbalanced data, pos_weight, ROC vs PR.
+
+Data: both experiments take `--set dataset=` (ce-vs-mse: digits by default; class-imbalance: mnist5k by default;
+either may use digits, mnist5k, or your MNIST / CIFAR-10 files with --data-dir), as flat vectors: the MLPs' input
+size follows the data. Seeds: derive_seed(seed, "judge", i) for judged seeds, derive_seed(seed, "tune", i) for
+tuning seeds.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,9 @@ from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data import Dataset, TensorLoader, load_arrays, load_dataset, make_dataset
+from mllab.core.seeding import derive_seed
+from mllab.data import Dataset, TensorLoader, load_arrays, make_dataset
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.metrics import accuracy, confusion, plot_confusion, precision_recall, roc
 from mllab.models import MLP
 from mllab.train import fit
@@ -39,6 +47,9 @@ LOSS_NAMES = {"ce": "CE", "mse": "MSE"}
 
 @dataclass
 class CeVsMseConfig(Config):
+    dataset: str = "digits"
+    """the data of the MLP part, as flat vectors: digits | mnist5k (both bundled) | mnist | cifar10 (your files:
+    --data-dir)"""
     compared_loss: Literal["mse", "ce"] = "mse"
     """the loss compared with cross-entropy (the negative control sets ce: the same loss in both arms)"""
     gradient_factor: float = 10.0
@@ -46,7 +57,7 @@ class CeVsMseConfig(Config):
     speedup: float = 1.0
     """the claim: CE reaches the target accuracy in fewer steps than MSE by more than this factor (1 = fewer)"""
     target_accuracy: float = 0.9
-    """validation accuracy the digits network must reach"""
+    """validation accuracy the MLP must reach"""
     start: float = -5.0
     """both surface parameters start here (< 0: a confidently wrong softmax classifier)"""
     surface_range: float = 8.0
@@ -58,13 +69,13 @@ class CeVsMseConfig(Config):
     surface_steps: int = 60
     """gradient-descent steps of those trajectories"""
     wrong_logit: float = 10.0
-    """digits network: the head's bias for class 0 starts at this value (confidently class 0 for every input)"""
+    """MLP: the head's bias for class 0 starts at this value (confidently class 0 for every input)"""
     lrs: tuple[float, ...] = (0.03, 0.1, 0.3)
     """SGD (momentum 0.9) learning-rate grid; each loss is judged at its best, picked on the tuning seeds"""
     epochs: int = 15
-    """epoch budget of the digits network (equal for both losses)"""
+    """epoch budget of the MLP (equal for both losses)"""
     batch_size: int = 64
-    """mini-batch size of the digits network"""
+    """mini-batch size of the MLP"""
     eval_every: int = 5
     """optimizer steps between validation-accuracy measurements"""
     seeds: int = 3
@@ -84,9 +95,11 @@ class CeVsMseConfig(Config):
         "smoke": {"grid": 21, "surface_steps": 10, "lrs": (0.3,), "epochs": 2, "seeds": 2, "tuning_seeds": 1},
         "full": {"grid": 161, "lrs": (0.01, 0.03, 0.1, 0.3, 1.0), "epochs": 40, "seeds": 10, "tuning_seeds": 3},
     }
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
+        check_dataset(self.dataset, FLAT_DATASETS)
         if self.surface_range <= abs(self.start):
             raise BadInput(f"--set surface_range: must exceed |start| = {abs(self.start)} so the start is drawn, "
                            f"got {self.surface_range}")
@@ -147,7 +160,8 @@ def _descend(x: torch.Tensor, y: torch.Tensor, kind: str, cfg: CeVsMseConfig) ->
 
 
 def wrong_start_mlp(data: Dataset, wrong_logit: float, seed: int) -> MLP:
-    """A digits MLP whose head says class 0 for every input: bias_0 = wrong_logit, other biases 0."""
+    """An MLP (D → 64 → 64 → classes; x (N, D) flat) whose head says class 0 for every input: bias_0 = wrong_logit,
+    other biases 0."""
     torch.manual_seed(seed)
     model = MLP(data.feature_shape[0], data.n_classes, width=64, depth=2).to(data.train.x.device)
     with torch.no_grad():
@@ -162,7 +176,7 @@ def _train_digits(kind: str, lr: float, seed: int, data: Dataset, cfg: CeVsMseCo
     tracker = StepsToTarget(lambda m: accuracy(m, data.val.x, data.val.y), cfg.target_accuracy, every=cfg.eval_every)
     tracker.curve.append((0, accuracy(model, data.val.x, data.val.y)))
     return fit_until(model, tracker, loss_fn=lambda m, b: (softmax_loss(m(b[0]), b[1], kind).sum(), len(b[1])),
-                     loader=TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=seed),
+                     loader=TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=seed % 2**32),
                      optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9), epochs=cfg.epochs)
 
 
@@ -178,9 +192,10 @@ def _train_digits(kind: str, lr: float, seed: int, data: Dataset, cfg: CeVsMseCo
                 why="cross-entropy in both arms: equal gradients and equal steps"))
 def ce_vs_mse(run: Run, cfg: CeVsMseConfig) -> None:
     """(a) loss surfaces of a two-parameter softmax classifier and the gradient at the wrong start, one data draw
-    per seed; (b) a digits MLP from a confidently wrong start (head bias of class 0 = wrong_logit), trained with
-    SGD + momentum under each loss at its best lr from `lrs` (picked on seeds 1000·seed + 100 + i, i < tuning_seeds)
-    and judged on seeds 1000·seed + i, i < seeds, at an equal budget of `epochs` epochs."""
+    per seed (derive_seed(seed, "judge", s)); (b) an MLP on `dataset` (digits by default) from a confidently wrong
+    start (head bias of class 0 = wrong_logit), trained with SGD + momentum under each loss at its best lr from
+    `lrs` (picked on seeds derive_seed(seed, "tune", i), i < tuning_seeds) and judged on seeds
+    derive_seed(seed, "judge", i), i < seeds, at an equal budget of `epochs` epochs."""
     _surfaces(run, cfg)
     _wrong_start_training(run, cfg)
 
@@ -189,7 +204,8 @@ def _surfaces(run: Run, cfg: CeVsMseConfig) -> None:
     other = cfg.compared_loss
     start = (cfg.start, cfg.start)
     gradients = {"ce": [], other: []}
-    draws = [two_logit_task(200, torch.Generator().manual_seed(run.seed * 1000 + s)) for s in range(cfg.seeds)]
+    draws = [two_logit_task(200, torch.Generator().manual_seed(derive_seed(run.seed, "judge", s)))
+             for s in range(cfg.seeds)]
     for x, y in draws:
         for kind in gradients:
             gradients[kind].append(gradient_norm_at(x, y, start, kind))
@@ -223,12 +239,12 @@ def _surfaces(run: Run, cfg: CeVsMseConfig) -> None:
 
 
 def _wrong_start_training(run: Run, cfg: CeVsMseConfig) -> None:
-    data = load_dataset("digits", seed=run.seed, device=run.device)
+    data = load_flat(cfg.dataset, seed=run.seed, device=run.device, data_dir=run.data_dir)
     budget = cfg.epochs * len(TensorLoader((data.train.x,), cfg.batch_size))  # optimizer steps of a whole run
     arms = {"ce": "ce", "compared": cfg.compared_loss}  # arm -> its loss
 
     # the start is confidently wrong: every validation sample is called class 0 with p_0 > 0.99
-    probe = wrong_start_mlp(data, cfg.wrong_logit, run.seed * 1000)
+    probe = wrong_start_mlp(data, cfg.wrong_logit, derive_seed(run.seed, "judge", 0))
     with torch.no_grad():
         p = probe(data.val.x).softmax(dim=1)  # (N, 10)
     run.check("the start is confidently wrong", bool((p.argmax(1) == 0).all() and p[:, 0].min() > 0.99),
@@ -242,7 +258,7 @@ def _wrong_start_training(run: Run, cfg: CeVsMseConfig) -> None:
             for lr in cfg.lrs:  # tuning seeds only
                 steps, final = [], []
                 for i in range(cfg.tuning_seeds):
-                    tracker = _train_digits(kind, lr, run.seed * 1000 + 100 + i, data, cfg)
+                    tracker = _train_digits(kind, lr, derive_seed(run.seed, "tune", i), data, cfg)
                     steps.append(tracker.steps if tracker.steps is not None else budget)
                     final.append(np.nan_to_num(tracker.curve[-1][1]))
                     bar.update()
@@ -250,7 +266,7 @@ def _wrong_start_training(run: Run, cfg: CeVsMseConfig) -> None:
             best = min(tuned, key=lambda lr: (tuned[lr], -last[lr]))  # fewest steps; ties: highest final accuracy
             trackers = []
             for i in range(cfg.seeds):  # judged seeds, at the tuned lr
-                trackers.append(_train_digits(kind, best, run.seed * 1000 + i, data, cfg))
+                trackers.append(_train_digits(kind, best, derive_seed(run.seed, "judge", i), data, cfg))
                 run.log_metrics(loss_kind=kind, lr=best, seed=i, steps=trackers[-1].steps)
                 bar.update()
             results[arm] = {"name": LOSS_NAMES[kind], "lr": best, "trackers": trackers, "tuning": tuned,
@@ -282,7 +298,7 @@ def _training_figure(run: Run, cfg: CeVsMseConfig, results: dict, budget: int, p
                           label=f"{r['name']} ($\\eta$ = {r['lr']:g})" if i == 0 else None)
         ax_steps.plot(np.arange(cfg.seeds) + 0.1 * (k - 0.5), r["steps"], "o", color=color, label=r["name"])
     ax_curve.axhline(cfg.target_accuracy, color=figures.BASELINE, linestyle=":", linewidth=1, label="target")
-    ax_curve.set(title="digits MLP from a confidently wrong start", xlabel="optimizer step",
+    ax_curve.set(title=f"{cfg.dataset} MLP from a confidently wrong start", xlabel="optimizer step",
                  ylabel="validation accuracy (fraction)", ylim=(0, 1))
     ax_steps.axhline(budget, color=figures.BASELINE, linestyle=":", linewidth=1, label="budget (never reached)")
     ax_steps.set(title="steps to the target, per judged seed", xlabel="judged seed", ylabel="optimizer steps",
@@ -297,6 +313,9 @@ def _training_figure(run: Run, cfg: CeVsMseConfig, results: dict, budget: int, p
 
 @dataclass
 class ClassImbalanceConfig(Config):
+    dataset: str = "mnist5k"
+    """the images, as flat vectors: mnist5k | digits (both bundled) | mnist | cifar10 (your files: --data-dir); the
+    files' train and test sets are pooled, then subsampled and split per seed"""
     imbalance: int = 20
     """negatives per positive; positives are subsampled to reach it"""
     recall_gap: float = 0.1
@@ -314,7 +333,8 @@ class ClassImbalanceConfig(Config):
     pos_weight: float | None = None
     """pos_weight of the weighted arm; None = neg/pos of the training split (the negative control sets 1)"""
     positive_digit: int = 9
-    """the minority class: this MNIST digit against all others (mnist5k sample)"""
+    """the minority class: this class (a digit for mnist5k / digits / mnist, a CIFAR-10 class index) against all
+    others"""
     hidden: int = 32
     """hidden units of the one-hidden-layer classifier"""
     epochs: int = 20
@@ -336,19 +356,24 @@ class ClassImbalanceConfig(Config):
         "lr": positive, "batch_size": at_least(1), "seeds": at_least(2),
     }
     profiles: ClassVar[dict] = {"smoke": {"epochs": 1, "seeds": 2}, "full": {"epochs": 40, "seeds": 10}}
+    real_dataset: ClassVar[str | None] = "mnist"
+
+    def validate(self) -> None:
+        super().validate()
+        check_dataset(self.dataset, FLAT_DATASETS)
 
 
 def binary_task(x: np.ndarray, y: np.ndarray, digit: int, negatives_per_positive: int, seed: int, device,
                 balanced: bool = False) -> Dataset:
-    """Digit `digit` (label 1) vs the rest (label 0): every negative and len(neg) / ratio positives;
-    `balanced` keeps the same positives and as many negatives."""
+    """Class `digit` (label 1) vs the rest (label 0): every negative and len(neg) / ratio positives;
+    `balanced` keeps the same positives and as many negatives. x (N, D) flat, y (N,) class labels."""
     rng = np.random.default_rng(seed)
     negatives = np.flatnonzero(y != digit)
     positives = rng.choice(np.flatnonzero(y == digit), len(negatives) // negatives_per_positive, replace=False)
     if balanced:
         negatives = rng.choice(negatives, len(positives), replace=False)
     index = np.concatenate([positives, negatives])
-    return make_dataset(f"mnist5k-{digit}-vs-rest", x[index], (y[index] == digit).astype(np.int64), 2, seed=seed,
+    return make_dataset(f"class-{digit}-vs-rest", x[index], (y[index] == digit).astype(np.int64), 2, seed=seed,
                         device=device)
 
 
@@ -359,7 +384,7 @@ def _train_binary(data: Dataset, pos_weight: float | None, seed: int, cfg: Class
     weight = None if pos_weight is None else torch.tensor(pos_weight, device=data.train.x.device)
     criterion = nn.BCEWithLogitsLoss(pos_weight=weight, reduction="sum")  # -Σ [w y log σ(z) + (1 - y) log(1 - σ(z))]
     fit(model, lambda m, b: (criterion(m(b[0]).squeeze(1), b[1].float()), len(b[1])),
-        TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=seed),
+        TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=seed % 2**32),
         torch.optim.Adam(model.parameters(), lr=cfg.lr), epochs=cfg.epochs)
     with torch.no_grad():
         return model(data.test.x).squeeze(1).cpu()
@@ -379,7 +404,7 @@ KEYS = ("recall_minority", "recall_majority", "auc", "ap", "gap", "precision_at_
 
 
 @experiment("class-imbalance", section="classification",
-            claim="On a 1:{imbalance} imbalanced digit-vs-rest task an unweighted classifier's minority recall trails "
+            claim="On a 1:{imbalance} imbalanced class-vs-rest task an unweighted classifier's minority recall trails "
                   "its majority recall by more than {recall_gap:g}; BCEWithLogitsLoss(pos_weight=neg/pos) raises the "
                   "minority recall by more than {recall_gain:g}; the unweighted model's ROC-AUC looks high (>= "
                   "{high_auc:g}) while its precision at recall {useful_recall:g} is poor (< {poor_precision:g}), and "
@@ -388,14 +413,16 @@ KEYS = ("recall_minority", "recall_majority", "auc", "ap", "gap", "precision_at_
             negative_control=NegativeControl(overrides=("pos_weight=1",), fails=("pos_weight raises minority recall",),
                                              why="pos_weight = 1 is the unweighted loss: both arms train the same model"))
 def class_imbalance(run: Run, cfg: ClassImbalanceConfig) -> None:
-    """Digit vs rest on the mnist5k sample (through `data.load_arrays`), positives subsampled to 1:imbalance;
+    """Class `positive_digit` vs rest on `dataset` (the mnist5k sample by default, through `data.load_arrays`;
+    your MNIST / CIFAR-10 files' train and test sets are pooled, flattened), positives subsampled to 1:imbalance;
     three arms per seed at the same budget and Adam lr: unweighted, pos_weight, and a balanced 1:1 variant with
-    the same positives. No hyperparameter is tuned."""
-    raw = load_arrays("mnist5k")
+    the same positives. No hyperparameter is tuned. Judged seed s: derive_seed(seed, "judge", s)."""
+    raw = load_arrays(cfg.dataset, run.data_dir)
+    raw.x = raw.x.reshape(len(raw.x), -1)  # (N, D): cifar10's (N, 3, 32, 32) flattened
     variants = {"unweighted": [], "pos_weight": [], "balanced": []}
     ratios = []
     for s in run.progress(range(cfg.seeds), desc="class-imbalance"):
-        seed = run.seed * 1000 + s
+        seed = derive_seed(run.seed, "judge", s)
         data = binary_task(raw.x, raw.y, cfg.positive_digit, cfg.imbalance, seed, run.device)
         positives = float(data.train.y.sum())
         negatives = len(data.train.y) - positives
@@ -453,7 +480,8 @@ def _imbalance_figures(run: Run, cfg: ClassImbalanceConfig, variants: dict, valu
     ax_pr.axhline(variants["unweighted"][0]["pr"].prevalence, color=figures.BASELINE, linestyle=":", linewidth=1,
                   label=f"chance at 1:{cfg.imbalance}")
     ax_pr.axvline(cfg.useful_recall, color=figures.BASELINE, linestyle="--", linewidth=1, label="useful recall")
-    ax_roc.set(title=f"ROC, digit {cfg.positive_digit} vs rest, seed 0", xlabel="false-positive rate (fraction)",
+    ax_roc.set(title=f"ROC, {cfg.dataset} class {cfg.positive_digit} vs rest, seed 0",
+               xlabel="false-positive rate (fraction)",
                ylabel="true-positive rate (fraction)", xlim=(0, 1), ylim=(0, 1.02))
     ax_pr.set(title="precision-recall, seed 0", xlabel="recall (fraction)", ylabel="precision (fraction)",
               xlim=(0, 1), ylim=(0, 1.02))

@@ -1,5 +1,12 @@
 """Section "normalization": feature normalization and the Hessian; batch norm (speed, running statistics at
-evaluation, micro-batches) against layer and group norm."""
+evaluation, micro-batches) against layer and group norm.
+
+Data: batch-norm takes `--set dataset=` (mnist5k by default; digits, or your MNIST / CIFAR-10 files with
+--data-dir), as flat vectors: the network's input size follows the data. feature-normalization is not an image
+experiment: its claim is about features of very different scales (breast-cancer's 30 raw measurements, 1e-3 to
+1e3); image pixels all share one scale [0, 1], so it takes no `dataset`. Seeds: derive_seed(seed, "judge", i)
+for judged seeds, derive_seed(seed, "tune", i) for tuning seeds.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,9 @@ from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.data import Dataset, Split, TensorLoader, load_dataset
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.metrics import accuracy
 from mllab.models import DeepNet
 from mllab.train import fit
@@ -110,14 +119,15 @@ def _steps(tracker: StepsToTarget, cfg: FeatureNormalizationConfig) -> int:
 def feature_normalization(run: Run, cfg: FeatureNormalizationConfig) -> None:
     """Logistic regression by full-batch gradient descent from w = 0 on the raw breast-cancer features vs the same
     features standardised with the training split's statistics. Each arm's lr is the one from `lrs` that reaches
-    the target in the fewest steps on the tuning seeds (1000·seed + 100 + i); the judged seeds (1000·seed + i) draw
-    the split; budget `max_steps` for both arms."""
+    the target in the fewest steps on the tuning seeds (derive_seed(seed, "tune", i)); the judged seeds
+    (derive_seed(seed, "judge", i)) draw the split; budget `max_steps` for both arms. Not an image experiment (see the
+    module docstring): no `dataset`."""
     tuning = {}  # arm -> lr -> tracker on the first tuning seed (drawn in the figure)
     mean_steps = {"raw": {}, "standardised": {}}  # arm -> lr -> steps per tuning seed
     final_loss = {"raw": {}, "standardised": {}}  # arm -> lr -> last training loss per tuning seed
     with run.progress(total=2 * len(cfg.lrs) * cfg.tuning_seeds + 2 * cfg.seeds, desc="feature-normalization") as bar:
         for i in range(cfg.tuning_seeds):
-            inputs, y = _arms(run.seed * 1000 + 100 + i, cfg.standardise)
+            inputs, y = _arms(derive_seed(run.seed, "tune", i), cfg.standardise)
             for name, x in inputs.items():
                 for lr in cfg.lrs:
                     tracker = _descend(x, y, lr, cfg)
@@ -130,7 +140,7 @@ def feature_normalization(run: Run, cfg: FeatureNormalizationConfig) -> None:
                 for name, per_lr in mean_steps.items()}  # fewest steps; ties: lowest final loss
         judged = {name: {"steps": [], "reached": [], "condition": [], "curves": []} for name in best}
         for i in range(cfg.seeds):
-            inputs, y = _arms(run.seed * 1000 + i, cfg.standardise)
+            inputs, y = _arms(derive_seed(run.seed, "judge", i), cfg.standardise)
             for name, x in inputs.items():
                 eigenvalues = torch.linalg.eigvalsh(loss_hessian(x, y))  # ascending
                 judged[name]["condition"].append(float(eigenvalues[-1] / eigenvalues[0]))  # κ = λ_max / λ_min
@@ -145,7 +155,7 @@ def feature_normalization(run: Run, cfg: FeatureNormalizationConfig) -> None:
                 bar.update()
 
     # the apparatus: autograd's Hessian at w = 0 equals the closed form Xᵀ diag(p(1 - p)) X / N with p = σ(0) = 1/2
-    inputs, y = _arms(run.seed * 1000, cfg.standardise)
+    inputs, y = _arms(derive_seed(run.seed, "judge", 0), cfg.standardise)
     x = inputs["raw"]
     design = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()  # (N, D+1): the bias is a column of ones
     closed = design.T @ design / (4 * len(x))
@@ -197,6 +207,8 @@ def _feature_figure(run: Run, cfg: FeatureNormalizationConfig, tuning: dict, jud
 
 @dataclass
 class BatchNormConfig(Config):
+    dataset: str = "mnist5k"
+    """the images, as flat vectors: mnist5k | digits (both bundled) | mnist | cifar10 (your files: --data-dir)"""
     speedup: float = 1.0
     """the claim: with the norm the target is reached in fewer steps than without by more than this factor (1 = fewer)"""
     degradation: float = 0.05
@@ -234,7 +246,7 @@ class BatchNormConfig(Config):
     micro_seeds: int = 3
     """judged seeds of the micro-batch comparison (paired)"""
     train_samples: int = 3500
-    """training samples used (of the 3,500 in the mnist5k training split)"""
+    """training samples used (the first of the training split; all of it when it is smaller: mnist5k has 3,500)"""
 
     thresholds: ClassVar[tuple[str, ...]] = ("speedup", "degradation", "independence_tolerance", "target_accuracy")
     rules: ClassVar[dict] = {
@@ -248,11 +260,13 @@ class BatchNormConfig(Config):
         "smoke": {"depth": 3, "width": 16, "lrs": (0.1,), "max_epochs": 1, "seeds": 2, "micro_seeds": 2,
                   "micro_epochs": 1, "eval_every": 2, "train_samples": 256},
         "full": {"depth": 12, "width": 128, "lrs": (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), "max_epochs": 30,
-                 "seeds": 10, "tuning_seeds": 3, "micro_seeds": 10, "micro_epochs": 10},
+                 "seeds": 10, "tuning_seeds": 3, "micro_seeds": 10, "micro_epochs": 10, "train_samples": 60000},
     }
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
+        check_dataset(self.dataset, FLAT_DATASETS)
         if self.batch_size % self.micro_batch:
             raise BadInput(f"--set micro_batch: must divide batch_size={self.batch_size}, got {self.micro_batch}")
         if self.width % self.groups:
@@ -269,7 +283,7 @@ def _steps_to_target(run: Run, cfg: BatchNormConfig, data: Dataset, norm: str, l
     model = _net(data, cfg, norm, seed, run.device)
     tracker = StepsToTarget(lambda m: accuracy(m, data.val.x, data.val.y), cfg.target_accuracy, every=cfg.eval_every)
     return fit_until(model, tracker, loss_fn=cross_entropy_sum,
-                     loader=TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=seed),
+                     loader=TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=seed % 2**32),
                      optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9), epochs=cfg.max_epochs)
 
 
@@ -282,7 +296,7 @@ def _speed(run: Run, cfg: BatchNormConfig, data: Dataset, bar) -> dict:
         for lr in cfg.lrs:
             steps, final = [], []
             for i in range(cfg.tuning_seeds):
-                tracker = _steps_to_target(run, cfg, data, norm, lr, run.seed * 1000 + 100 + i)
+                tracker = _steps_to_target(run, cfg, data, norm, lr, derive_seed(run.seed, "tune", i))
                 steps.append(tracker.steps if tracker.steps is not None else budget)
                 final.append(np.nan_to_num(tracker.curve[-1][1]) if tracker.curve else 0.0)
                 bar.update()
@@ -290,7 +304,7 @@ def _speed(run: Run, cfg: BatchNormConfig, data: Dataset, bar) -> dict:
         best = min(tuned, key=lambda lr: (tuned[lr], -last[lr]))  # fewest steps; ties: highest final accuracy
         trackers = []
         for i in range(cfg.seeds):
-            trackers.append(_steps_to_target(run, cfg, data, norm, best, run.seed * 1000 + i))
+            trackers.append(_steps_to_target(run, cfg, data, norm, best, derive_seed(run.seed, "judge", i)))
             run.log_metrics(part="speed", norm=norm, lr=best, seed=i, steps=trackers[-1].steps)
             bar.update()
         results[arm] = {"norm": norm, "best": best, "tuning": tuned, "trackers": trackers,
@@ -322,10 +336,10 @@ def _micro_batches(run: Run, cfg: BatchNormConfig, data: Dataset, norms: tuple[s
         for micro in (cfg.micro_batch, cfg.batch_size):
             accuracies = []
             for i in range(cfg.micro_seeds):
-                seed = run.seed * 1000 + i
+                seed = derive_seed(run.seed, "judge", i)
                 model = _net(data, cfg, norm, seed, run.device)
                 # micro-batches of 2 accumulated 32 times: the same optimizer steps on the same samples as batch 64
-                fit(model, cross_entropy_sum, TensorLoader((data.train.x, data.train.y), micro, seed=seed),
+                fit(model, cross_entropy_sum, TensorLoader((data.train.x, data.train.y), micro, seed=seed % 2**32),
                     torch.optim.SGD(model.parameters(), lr=cfg.micro_lr, momentum=0.9), epochs=cfg.micro_epochs,
                     accum_steps=cfg.batch_size // micro)
                 model.eval()
@@ -351,17 +365,21 @@ def _micro_batches(run: Run, cfg: BatchNormConfig, data: Dataset, norms: tuple[s
                        "batch norm degrades with micro-batches of 2"),
                 why="no batch norm in either arm: the same network with and without, no batch statistics"))
 def batch_norm(run: Run, cfg: BatchNormConfig) -> None:
-    """A deep He-initialised ReLU MLP (`models.DeepNet`) on the mnist5k sample with our BatchNorm1d, LayerNorm and
-    GroupNorm (`layers.make_norm`). Speed: each arm's lr from `lrs` picked on tuning seeds 1000·seed + 100 + i, then
-    judged on seeds 1000·seed + i at an equal budget of `max_epochs`. Micro-batches: one stated lr for every norm
-    and both batch sizes, same optimizer steps on the same samples."""
-    data = load_dataset("mnist5k", seed=run.seed, device=run.device)
+    """A deep He-initialised ReLU MLP (`models.DeepNet`) on `dataset` (the mnist5k sample by default; digits, or
+    your MNIST / CIFAR-10 files with --data-dir, flattened) with our BatchNorm1d, LayerNorm and GroupNorm
+    (`layers.make_norm`). Speed: each arm's lr from `lrs` picked on tuning seeds derive_seed(seed, "tune", i), then
+    judged on seeds derive_seed(seed, "judge", i) at an equal budget of `max_epochs`. Micro-batches: one stated lr
+    for every norm and both batch sizes, same optimizer steps on the same samples."""
+    data = load_flat(cfg.dataset, seed=run.seed, device=run.device, data_dir=run.data_dir)
+    if len(data.test) < 120:  # the batch-mates probe takes 8 samples and two sets of 56 mates from the test split
+        raise BadInput(f"--data-dir: batch-norm needs at least 120 test samples, {cfg.dataset} has {len(data.test)}; "
+                       "give a larger test set")
     data.train = Split(data.train.x[:cfg.train_samples], data.train.y[:cfg.train_samples])  # stratified split, shuffled
     micro_norms = tuple(dict.fromkeys((cfg.tested_norm, "layer", "group")))
     total = 2 * (len(cfg.lrs) * cfg.tuning_seeds + cfg.seeds) + 2 * len(micro_norms) * cfg.micro_seeds
     with run.progress(total=total, desc="batch-norm") as bar:
         speed = _speed(run, cfg, data, bar)
-        probe = _net(data, cfg, cfg.tested_norm, run.seed * 1000, run.device)
+        probe = _net(data, cfg, cfg.tested_norm, derive_seed(run.seed, "judge", 0), run.device)
         fit(probe, cross_entropy_sum, TensorLoader((data.train.x, data.train.y), cfg.batch_size, seed=run.seed),
             torch.optim.SGD(probe.parameters(), lr=speed["with"]["best"], momentum=0.9), epochs=1)
         eval_difference, train_difference = _batch_independence(probe, data.test.x)

@@ -1,5 +1,11 @@
 """pooling: pooling saves computation at little cost on images, but hurts where every cell matters (why AlphaGo's
-policy network has no pooling)."""
+policy network has no pooling).
+
+Data: part 1 takes `--set dataset=mnist5k|mnist|cifar10` (your MNIST / CIFAR-10 files with --data-dir; the full
+profile uses mnist when a folder is given): the CNN's input channels and read-out size follow the images (1 × 28 × 28
+or 3 × 32 × 32). digits' 8 × 8 images are refused: two 2 × 2 pools leave 2 × 2 maps, too little to say what pooling
+costs. Part 2, the five-in-a-row board, is generated and stays as it is. Judged seeds: derive_seed(seed, "judge", i).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +24,18 @@ from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
 from mllab.data import Split
 from mllab.data.board import make_board_task, top1_accuracy
-from mllab.data.images import load_images
+from mllab.data.images import IMAGE_DATASETS, check_image_dataset, image_shape, load_images
 from mllab.experiments.cnn.common import accuracy, seeds, train_steps
 from mllab.models.cnn import CNN, parameter_count
 
 
+DIGITS_TOO_SMALL = "its 8 × 8 images leave 2 × 2 maps after two poolings; the CNN needs 28 × 28 or 32 × 32 images"
+
+
 @dataclass
 class PoolingConfig(Config):
+    dataset: str = "mnist5k"
+    """part 1's images: mnist5k (bundled) | mnist | cifar10 (your files: --data-dir)"""
     seeds: int = 3
     """judged seeds (paired: one seed draws the data and both arms' initialisation)"""
     pooled_arm_pools: bool = True
@@ -32,9 +43,9 @@ class PoolingConfig(Config):
     batch_size: int = 64
     """mini-batch size of both parts"""
     digit_steps: int = 110
-    """part 1: Adam steps on mnist5k (110 × 64 ≈ 2 epochs of 3,500 images)"""
+    """part 1: Adam steps on the images (110 × 64 ≈ 2 epochs of mnist5k's 3,500 training images)"""
     digit_lr: float = 3e-3
-    """part 1: Adam learning rate of both arms (chosen on data seed 100, not judged)"""
+    """part 1: Adam learning rate of both arms (chosen on mnist5k, data seed 100, not judged)"""
     digit_channels: tuple[int, ...] = (8, 16)
     """part 1: channels of the two 3×3 conv blocks"""
     board_size: int = 9
@@ -68,9 +79,11 @@ class PoolingConfig(Config):
                                           "board_steps": 5},
                                 "full": {"seeds": 5, "digit_steps": 1100, "board_train": 20000, "board_test": 2000,
                                          "board_steps": 5000, "board_channels": 64}}
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
+        check_image_dataset(self.dataset, IMAGE_DATASETS, why=DIGITS_TOO_SMALL)
         if self.board_size < 5:
             raise BadInput(f"--set board_size: a {self.board_size}×{self.board_size} board cannot hold five in a row; "
                            "use board_size >= 5")
@@ -83,8 +96,10 @@ def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def digit_net(cfg: PoolingConfig, pool: bool) -> CNN:
-    return CNN(1, 10, channels=cfg.digit_channels, kernels=3, pool=pool, head="flatten")
+def digit_net(cfg: PoolingConfig, pool: bool, shape: tuple[int, int, int] = (1, 28, 28)) -> CNN:
+    """Part 1's CNN for images of `shape` (C, H, W), H = W: two 3×3 conv blocks (2×2 max-pool after each when
+    `pool`) and a linear read-out of the flattened last map."""
+    return CNN(shape[0], 10, channels=cfg.digit_channels, kernels=3, pool=pool, head="flatten", input_size=shape[-1])
 
 
 def board_net(cfg: PoolingConfig, pool: bool) -> CNN:
@@ -94,27 +109,30 @@ def board_net(cfg: PoolingConfig, pool: bool) -> CNN:
 
 @experiment("pooling", section="cnn",
             claim="Pooling saves computation at little cost on images (at least {flop_saving:g}x fewer forward FLOPs, "
-                  "less than {max_cost:.0%} lower digit accuracy) but hurts where every cell matters: on a five-in-a-row "
-                  "board the same CNN without pooling finds the winning cell more often by more than {margin:.0%}.",
+                  "less than {max_cost:.0%} lower test accuracy; digits by default) but hurts where every cell "
+                  "matters: on a five-in-a-row board the same CNN without pooling finds the winning cell more often "
+                  "by more than {margin:.0%}.",
             negative_control=NegativeControl(
                 overrides=("pooled_arm_pools=false",),
                 fails=("pooling cuts FLOPs", "no pooling wins the board task"),
                 why="with pooling off in both arms the two arms are the same network"))
 def pooling(run: Run, cfg: PoolingConfig) -> None:
-    """Part 1, mnist5k: a CNN of two 3×3 conv blocks and a linear read-out, with a 2×2 max-pool after each block or
-    without (then conv 2 runs at 28×28 and the read-out is 16× larger); FLOPs by `FlopCounterMode`, seconds per
+    """Part 1, `dataset` (mnist5k by default): a CNN of two 3×3 conv blocks and a linear read-out, with a 2×2
+    max-pool after each block or without (then conv 2 runs at full resolution, 28×28 or 32×32, and the read-out is
+    16× larger); FLOPs by `FlopCounterMode`, seconds per
     epoch, test accuracy after the same number of steps. Part 2, the board task (`mllab.data.board`): the same CNN
     (5×5, 3×3, 3×3, padding 'same', per-cell 1×1 head) with and without 2×2 max-pooling after each block (pooled
     logits are repeated over the cells they pooled); top-1 accuracy with ties broken at random. Both arms use Adam at
     3e-3, chosen in exploratory runs on data seed 100 (not judged) for the pooled digit net and the unpooled board net;
-    there is no per-arm grid in quick (a stated limitation). Judged seeds are seed, seed + 1, …"""
+    there is no per-arm grid in quick (a stated limitation). Judged seeds are derive_seed(seed, "judge", i)."""
     pool = cfg.pooled_arm_pools
     arms = {"pooled": pool, "unpooled": False}
-    probe = torch.zeros(1, 1, 28, 28)
-    flops = {arm: forward_flops(digit_net(cfg, p), probe) for arm, p in arms.items()}
+    shape = image_shape(cfg.dataset)  # (C, H, W)
+    probe = torch.zeros(1, *shape)
+    flops = {arm: forward_flops(digit_net(cfg, p, shape), probe) for arm, p in arms.items()}
     board_probe = torch.zeros(1, 3, cfg.board_size, cfg.board_size)
     board_flops = {arm: forward_flops(board_net(cfg, p), board_probe) for arm, p in arms.items()}
-    params = {arm: parameter_count(digit_net(cfg, p)) for arm, p in arms.items()}
+    params = {arm: parameter_count(digit_net(cfg, p, shape)) for arm, p in arms.items()}
     run.metric("digit forward FLOPs per image", flops)
     run.metric("board forward FLOPs per position", board_flops)
     run.metric("digit parameters", params)
@@ -129,11 +147,11 @@ def pooling(run: Run, cfg: PoolingConfig) -> None:
     curves = {}
     bar = run.progress(total=cfg.seeds * 4, desc="seeds × arms × parts")
     for seed in seeds(run.seed, cfg.seeds):
-        data = load_images(seed=seed)
+        data = load_images(seed=seed, name=cfg.dataset, data_dir=run.data_dir)
         for arm, p in arms.items():
             torch.manual_seed(seed)
             start = time.perf_counter()
-            model = train_steps(digit_net(cfg, p), data.train, steps=cfg.digit_steps, lr=cfg.digit_lr,
+            model = train_steps(digit_net(cfg, p, shape), data.train, steps=cfg.digit_steps, lr=cfg.digit_lr,
                                 batch_size=cfg.batch_size, seed=seed)
             epochs = cfg.digit_steps * cfg.batch_size / len(data.train)
             epoch_seconds[arm].append((time.perf_counter() - start) / epochs)
@@ -171,19 +189,19 @@ def _figures(run, cfg, flops, epoch_seconds, digit_acc, board_acc, curves) -> No
     arms = list(flops)
     colors = [figures.HOLDS, figures.BASELINE]
     axes[0].bar(arms, [flops[a] / 1e6 for a in arms], color=colors)
-    axes[0].set(title="digit CNN: forward cost", xlabel="arm", ylabel="MFLOPs per image")
+    axes[0].set(title=f"{cfg.dataset} CNN: forward cost", xlabel="arm", ylabel="MFLOPs per image")
     axes[1].bar(arms, [np.mean(epoch_seconds[a]) for a in arms], color=colors,
                 yerr=[np.std(epoch_seconds[a]) for a in arms], capsize=4)
-    axes[1].set(title="digit CNN: training time", xlabel="arm", ylabel="seconds per epoch (1 thread)")
+    axes[1].set(title=f"{cfg.dataset} CNN: training time", xlabel="arm", ylabel="seconds per epoch (1 thread)")
     x = np.arange(2)
-    for i, (name, values) in enumerate((("digits (mnist5k)", digit_acc), ("board: winning cell", board_acc))):
+    for i, (name, values) in enumerate(((cfg.dataset, digit_acc), ("board: winning cell", board_acc))):
         means = [100 * np.mean(values[a]) for a in arms]
         axes[2].bar(x[i] + np.array([-0.2, 0.2]), means, 0.4, color=colors,
                     label=[f"{a}" for a in arms] if i == 0 else None)
         for j, a in enumerate(arms):
             axes[2].plot(np.full(len(values[a]), x[i] + (-0.2 if j == 0 else 0.2)), 100 * np.array(values[a]), "k.",
                          markersize=4)
-    axes[2].set_xticks(x, ["digits", "board"])
+    axes[2].set_xticks(x, [cfg.dataset, "board"])
     axes[2].set(title="accuracy (bars: mean, dots: seeds)", xlabel="task", ylabel="test accuracy (%)")
     figures.legend_outside(axes[2])
     run.figure("pooling_cost", fig)

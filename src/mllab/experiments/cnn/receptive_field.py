@@ -1,9 +1,17 @@
-"""receptive-field: the closed-form receptive field is exactly the set of input pixels an output neuron depends on."""
+"""receptive-field: the closed-form receptive field is exactly the set of input pixels an output neuron depends on.
+
+Data: `--set dataset=mnist5k|mnist|cifar10` (your MNIST / CIFAR-10 files with --data-dir) sets the probed input's
+channels and side (1 × 28 × 28 or 3 × 32 × 32; `image` may override the side) and the image the fields are drawn on;
+the check itself needs no training and no data (exact, seedless). digits' 8 × 8 images are refused: the deeper
+stacks' fields cover all of an 8-pixel image after two layers, so border and centre neurons could not differ.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar, Literal
+
+import dataclasses
 
 import matplotlib.patches as patches
 import torch
@@ -14,7 +22,7 @@ from mllab.core.config import Config, at_least, nonempty
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data.images import load_images
+from mllab.data.images import IMAGE_DATASETS, check_image_dataset, image_shape, load_images
 from mllab.layers.conv import LayerGeometry as L
 from mllab.layers.conv import conv2d, field_mask, gradient_support, probe_stack, receptive_field
 
@@ -36,8 +44,11 @@ STACKS: dict[str, list[L]] = {
 class ReceptiveFieldConfig(Config):
     stacks: tuple[str, ...] = ("3x3", "stride 2", "padding", "dilation", "max-pool")
     """stacks to probe (names of STACKS: 3x3, stride 2, padding, dilation, max-pool)"""
-    image: int = 28
-    """input side (pixels); the probe input is image × image"""
+    dataset: str = "mnist5k"
+    """the images whose shape is probed and that the fields are drawn on: mnist5k (bundled) | mnist | cifar10 (your
+    files: --data-dir)"""
+    image: int | None = None
+    """input side (pixels); the probe input is C × image × image (None: the dataset's side, 28 or 32)"""
     formula: Literal["closed-form", "no-jump"] = "closed-form"
     """the receptive-field recurrence: closed-form (r += d(k−1)·j) or no-jump (the classic mistake r += d(k−1))"""
     min_stacks: int = 4
@@ -49,11 +60,22 @@ class ReceptiveFieldConfig(Config):
                              "conv_tolerance": at_least(0)}
     profiles: ClassVar[dict] = {"smoke": {"image": 20}, "full": {}}
 
+    real_dataset: ClassVar[str | None] = "mnist"
+
     def validate(self) -> None:
         super().validate()
+        check_image_dataset(self.dataset, IMAGE_DATASETS, why="its 8 × 8 images are smaller than the deeper stacks' "
+                                                              "fields; the stacks are probed at 28 × 28 or 32 × 32")
         unknown = [s for s in self.stacks if s not in STACKS]
         if unknown:
             raise BadInput(f"--set stacks: unknown {unknown}; choose from {', '.join(STACKS)}")
+
+
+def with_channels(stack: list[L], channels: int) -> list[L]:
+    """`stack` with its first layer reading `channels` input channels (3 for CIFAR-10's RGB); the rest unchanged."""
+    if stack[0].kind != "conv" or stack[0].in_channels == channels:
+        return stack
+    return [dataclasses.replace(stack[0], in_channels=channels), *stack[1:]]
 
 
 def conv_sanity(tolerance: float) -> tuple[float, str]:
@@ -86,24 +108,30 @@ def receptive_field_experiment(run: Run, cfg: ReceptiveFieldConfig) -> None:
     """For each stack (3×3 convs; stride 2; padding 1; dilation 1-2-4; max-pooling), a linear float64 copy with
     positive weights is probed: the pixels where ∂y_ij/∂x ≠ 0 (a max-pool is probed by its average-pool twin, whose
     gradient reaches every pixel of the window; see `probe_stack`) are compared with the formula's box, for the
-    centre neuron and the top-left border neuron of every layer. No training, no seeds: exact."""
+    centre neuron and the top-left border neuron of every layer, on an input of `dataset`'s channels and side (or
+    `image`). No training, no seeds: exact."""
+    channels, side, _ = image_shape(cfg.dataset)
+    side = cfg.image or side
+    shape = (channels, side, side)
+    stacks = {name: with_channels(STACKS[name], channels) for name in cfg.stacks}
+    fields = {name: receptive_field(stack, shape, ignore_jump=cfg.formula == "no-jump")  # BadInput: kernel too big
+              for name, stack in stacks.items()}
+    picture = load_images(seed=0, name=cfg.dataset, data_dir=run.data_dir).test.x[0]  # (C, H, W): drawn under fields
     worst, cases = conv_sanity(cfg.conv_tolerance)
     run.metric("conv2d_max_abs_difference", worst)
     run.check("conv2d equals F.conv2d (forward and backward)", worst <= cfg.conv_tolerance,
               observed=f"max |difference| {worst:.2e} over {cases}", expected=f"<= {cfg.conv_tolerance:g}",
               kind="sanity")
     torch.manual_seed(run.seed)
-    shape = (1, cfg.image, cfg.image)
     results, matched_stacks = {}, 0
     for name in run.progress(cfg.stacks, desc="stacks"):
-        stack = STACKS[name]
-        infos = receptive_field(stack, shape, ignore_jump=cfg.formula == "no-jump")
-        net = probe_stack(stack)
+        infos = fields[name]
+        net = probe_stack(stacks[name], in_channels=channels)
         rows, mismatched = [], 0
         for depth, info in enumerate(infos, start=1):
             for where, (i, j) in (("centre", (info.size // 2, info.size // 2)), ("border", (0, 0))):
                 measured = gradient_support(net, shape, depth, i, j)
-                predicted = field_mask(info, i, j, cfg.image)
+                predicted = field_mask(info, i, j, side)
                 wrong = int((measured != predicted).sum())
                 mismatched += wrong > 0
                 rows.append({"layer": depth, "kind": info.kind, "neuron": where, "size": info.size,
@@ -122,35 +150,38 @@ def receptive_field_experiment(run: Run, cfg: ReceptiveFieldConfig) -> None:
               observed=f"{matched_stacks} of {len(results)} stacks match pixel for pixel"
                        + (f"; mismatched neurons per stack: {bad}" if bad else ""),
               expected=f"every stack matches, at least {cfg.min_stacks} stacks")
-    _figures(run, cfg, results)
+    _figures(run, cfg, results, picture, shape)
 
 
-def _figures(run: Run, cfg: ReceptiveFieldConfig, results: dict) -> None:
-    digit = load_images(seed=0).test.x[0, 0].numpy()
-    if cfg.image != digit.shape[0]:
-        digit = F.interpolate(torch.as_tensor(digit)[None, None], size=(cfg.image, cfg.image), mode="bilinear",
-                              align_corners=False)[0, 0].numpy()
+def _figures(run: Run, cfg: ReceptiveFieldConfig, results: dict, picture: torch.Tensor,
+             shape: tuple[int, int, int]) -> None:
+    """picture (C, H, W): a test image, resized to the probed side and drawn under the centre neurons' fields."""
+    side = shape[-1]
+    if picture.shape[-1] != side:
+        picture = F.interpolate(picture[None], size=(side, side), mode="bilinear", align_corners=False)[0]
+    # grey with dark ink for one channel, colour (H, W, 3) for three
+    digit = picture[0].numpy() if picture.shape[0] == 1 else picture.permute(1, 2, 0).clamp(0, 1).numpy()
     names = list(results)
     fig, axes = figures.subplots(2, len(names), panel=(3.3, 3.3))
     for col, name in enumerate(names):
         top, bottom = axes[col], axes[len(names) + col]
-        top.imshow(digit, cmap="gray_r")
+        top.imshow(digit, cmap="gray_r" if digit.ndim == 2 else None)
         for depth, info in enumerate(results[name]["infos"]):
             c = info.size // 2
-            t, l, b, r = info.box(c, c, cfg.image)
+            t, l, b, r = info.box(c, c, side)
             top.add_patch(patches.Rectangle((l - 0.5, t - 0.5), r - l + 1, b - t + 1, fill=False, linewidth=1.6,
                                             color=figures.SERIES[depth % len(figures.SERIES)],
                                             label=f"layer {depth + 1} ({info.kind}): r = {info.field}"))
         top.set(title=f"{name}: centre neuron", xlabel="x (pixel)", ylabel="y (pixel)")
         figures.legend_below(top, ncol=1)
         last = results[name]["infos"][-1]
-        support = gradient_support(results[name]["net"], (1, cfg.image, cfg.image), len(results[name]["infos"]), 0, 0)
+        support = gradient_support(results[name]["net"], shape, len(results[name]["infos"]), 0, 0)
         bottom.imshow(support.numpy(), cmap="Greens", vmin=0, vmax=1.5)
         t, l, b, r = last.box(0, 0)  # unclipped: the part outside the image is padding
         bottom.add_patch(patches.Rectangle((l - 0.5, t - 0.5), r - l + 1, b - t + 1, fill=False, linewidth=1.6,
                                            linestyle="--", color=figures.BASELINE, label="formula (incl. padding)"))
         bottom.set(title=f"{name}: border neuron (0, 0)", xlabel="x (pixel)", ylabel="y (pixel)",
-                   xlim=(min(l, 0) - 1.5, cfg.image - 0.5), ylim=(cfg.image - 0.5, min(t, 0) - 1.5))
+                   xlim=(min(l, 0) - 1.5, side - 0.5), ylim=(side - 0.5, min(t, 0) - 1.5))
         figures.legend_below(bottom, ncol=1)
     run.figure("receptive_fields", fig)
 

@@ -1,5 +1,11 @@
 """scale-rotation: a CNN is not invariant to scaling and rotation; data augmentation (or a spatial transformer
-trained with it) fixes it."""
+trained with it) fixes it.
+
+Data: `--set dataset=mnist5k|mnist|cifar10` (your MNIST / CIFAR-10 files with --data-dir; the full profile uses mnist
+when a folder is given); the CNN's and the spatial transformer's input channels and size follow the images
+(1 × 28 × 28 or 3 × 32 × 32). digits' 8 × 8 images are refused: ±45° rotations of 8 pixels are mostly resampling
+blur, and the strided CNN leaves a 2 × 2 map. Judged seeds: derive_seed(seed, "judge", i).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data.images import load_images, rotated, rotated_scaled
+from mllab.data.images import IMAGE_DATASETS, check_image_dataset, image_shape, load_images, rotated, rotated_scaled
 from mllab.experiments.cnn.common import accuracy, seeds, train_steps
 from mllab.layers.spatial import RandomAffine, SpatialTransformer, theta_angle
 from mllab.models.cnn import CNN
@@ -23,6 +29,8 @@ from mllab.models.cnn import CNN
 
 @dataclass
 class ScaleRotationConfig(Config):
+    dataset: str = "mnist5k"
+    """the images: mnist5k (bundled) | mnist | cifar10 (your files: --data-dir)"""
     seeds: int = 3
     """judged seeds (paired: one seed draws the split, the initialisation and the augmentation of every arm)"""
     steps: int = 300
@@ -62,49 +70,56 @@ class ScaleRotationConfig(Config):
                              "recover_margin": in_range(-1, 1), "recovered_share": in_range(0, 1)}
     profiles: ClassVar[dict] = {"smoke": {"seeds": 2, "steps": 6, "angles": (-45.0, 0.0, 45.0)},
                                 "full": {"seeds": 5, "steps": 3000}}
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
+        check_image_dataset(self.dataset, IMAGE_DATASETS, why="its 8 × 8 images are too small to rotate and scale: "
+                                                              "the CNN needs 28 × 28 or 32 × 32 images")
         if self.scale_low > self.scale_high or self.aug_scale_low > self.aug_scale_high:
             raise BadInput("--set scale_low/aug_scale_low: the low end of a scale range must not exceed its high end")
 
 
-def make_model(cfg: ScaleRotationConfig, arm: str, seed: int) -> CNN:
+def make_model(cfg: ScaleRotationConfig, arm: str, seed: int, shape: tuple[int, int, int] = (1, 28, 28)) -> CNN:
     """plain: no augmentation; augmented: random affine in front (training only); stn: augmentation then a
-    spatial transformer. The same strided CNN behind each."""
+    spatial transformer. The same strided CNN behind each, for images of `shape` (C, H, W), H = W."""
+    channels, side = shape[0], shape[-1]
     augment = RandomAffine(cfg.aug_angle, (cfg.aug_scale_low, cfg.aug_scale_high), seed=seed)
-    front = {"plain": None, "augmented": augment, "stn": nn.Sequential(augment, SpatialTransformer(1, 28))}[arm]
+    front = {"plain": None, "augmented": augment,
+             "stn": nn.Sequential(augment, SpatialTransformer(channels, side))}[arm]
     torch.manual_seed(seed)  # the CNN's initialisation is the same in every arm
-    return CNN(1, 10, channels=(8, 16), kernels=(5, 3), strides=2, pool=False, head="flatten", front=front)
+    return CNN(channels, 10, channels=(8, 16), kernels=(5, 3), strides=2, pool=False, head="flatten",
+               input_size=side, front=front)
 
 
 @experiment("scale-rotation", section="cnn",
-            claim="A CNN trained on upright digits is not invariant to rotation (±45°) and scaling (0.7–1.3): it loses "
-                  "more than {min_drop:.0%} accuracy on transformed digits; training with the same random transforms "
-                  "raises that accuracy by more than {recover_margin:.0%} and wins back at least {recovered_share:.0%} "
-                  "of the drop.",
+            claim="A CNN trained on upright images (digits by default) is not invariant to rotation (±45°) and "
+                  "scaling (0.7–1.3): it loses more than {min_drop:.0%} accuracy on transformed images; training with "
+                  "the same random transforms raises that accuracy by more than {recover_margin:.0%} and wins back at "
+                  "least {recovered_share:.0%} of the drop.",
             negative_control=NegativeControl(
                 overrides=("aug_angle=0", "aug_scale_low=1", "aug_scale_high=1"),
                 fails=("augmentation recovers transformed accuracy", "augmentation wins back most of the drop"),
                 why="augmentation with a zero range is the identity: both arms train on upright digits"))
 def scale_rotation(run: Run, cfg: ScaleRotationConfig) -> None:
-    """mnist5k; a strided CNN (5×5 s2, 3×3 s2, linear read-out) trained for the same steps without augmentation,
-    with random affine augmentation (`layers.spatial.RandomAffine`), and (first seed) with a spatial transformer after
-    the augmentation. Test sets are made deterministically from the test split (`data.images`): rotated by each of
-    `angles`, and rotated ±max_angle and scaled together. Judged seeds: seed, seed + 1, …"""
+    """`dataset` (mnist5k by default); a strided CNN (5×5 s2, 3×3 s2, linear read-out) trained for the same steps
+    without augmentation, with random affine augmentation (`layers.spatial.RandomAffine`), and (first seed) with a
+    spatial transformer after the augmentation. Test sets are made deterministically from the test split
+    (`data.images`): rotated by each of `angles`, and rotated ±max_angle and scaled together. Judged seeds: derive_seed(seed, "judge", i)."""
     arms = ("plain", "augmented")
     upright = {a: [] for a in arms}
     transformed = {a: [] for a in arms}
     per_angle = {a: [] for a in (*arms, "stn")}
     stn_info = None
     judged = seeds(run.seed, cfg.seeds)
+    shape = image_shape(cfg.dataset)  # (C, H, W)
     bar = run.progress(total=cfg.seeds * 2 + int(cfg.stn), desc="seeds × arms")
     for seed in judged:
-        data = load_images(seed=seed)
+        data = load_images(seed=seed, name=cfg.dataset, data_dir=run.data_dir)
         mixed = rotated_scaled(data.test, cfg.max_angle, (cfg.scale_low, cfg.scale_high), seed=seed)
         turned = [rotated(data.test, a).split for a in cfg.angles]
         for arm in (*arms, "stn") if cfg.stn and seed == judged[0] else arms:
-            model = train_steps(make_model(cfg, arm, seed), data.train, steps=cfg.steps, lr=cfg.lr,
+            model = train_steps(make_model(cfg, arm, seed, shape), data.train, steps=cfg.steps, lr=cfg.lr,
                                 batch_size=cfg.batch_size, seed=seed)
             if arm in upright:
                 upright[arm].append(accuracy(model, data.test))
@@ -156,7 +171,8 @@ def _figures(run: Run, cfg: ScaleRotationConfig, per_angle: dict, stn_info: dict
         if rows:
             axes[0].plot(cfg.angles, 100 * np.mean(rows, 0), marker="o", color=colors[arm],
                          label=f"{arm} ({len(rows)} seed{'s' if len(rows) > 1 else ''})")
-    axes[0].set(title="accuracy on rotated test digits", xlabel="rotation (degrees)", ylabel="test accuracy (%)")
+    axes[0].set(title=f"accuracy on rotated {cfg.dataset} test images", xlabel="rotation (degrees)",
+                ylabel="test accuracy (%)")
     figures.legend_below(axes[0], ncol=3)
     if stn_info:
         axes[1].scatter(stn_info["applied"], stn_info["learned"], s=6, color=figures.SERIES[0], alpha=0.5)
@@ -170,10 +186,18 @@ def _figures(run: Run, cfg: ScaleRotationConfig, per_angle: dict, stn_info: dict
         n = len(stn_info["inputs"])
         fig, axes = figures.subplots(2, n, panel=(1.8, 2.0))
         for i in range(n):
-            axes[i].imshow(stn_info["inputs"][i, 0].numpy(), cmap="gray_r")
+            _show(axes[i], stn_info["inputs"][i])
             axes[i].set_title(f"input {i + 1}")
-            axes[n + i].imshow(stn_info["outputs"][i, 0].numpy(), cmap="gray_r")
+            _show(axes[n + i], stn_info["outputs"][i])
             axes[n + i].set_title(f"STN out {i + 1}")
         for ax in axes:
             ax.set_xticks([]), ax.set_yticks([])
         run.figure("stn", fig)
+
+
+def _show(ax, image: torch.Tensor) -> None:
+    """One image (C, H, W) in [0, 1]: grey (ink dark) for one channel, colour for three."""
+    if image.shape[0] == 1:
+        ax.imshow(image[0].numpy(), cmap="gray_r")
+    else:
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())  # (H, W, 3)

@@ -1,11 +1,13 @@
 """adaptive-lr: per-parameter learning rates (Adagrad, RMSProp, Adam) against one global η (SGD).
 
-Claim (judged on a network): an MLP (64 → 32 → 32 → 10, ReLU) on sklearn digits, mini-batches of
+Claim (judged on a network): an MLP (D → 32 → 32 → 10, ReLU) on `dataset` (sklearn digits by default, D = 64;
+also mnist5k, or your MNIST / CIFAR-10 files with --data-dir, flattened to D = 784 / 3072), mini-batches of
 `batch_size`, a budget of `updates` optimizer steps. Every optimizer — Adagrad, RMSProp, Adam and the
 `baseline` (plain SGD) — runs at its own best learning rate from one grid `lrs`, picked by the mean
 training loss after the budget on `tuning_seeds` seeds; the verdict compares each adaptive optimizer's
 training loss after the budget with the baseline's on `seeds` other seeds (paired: one seed draws the
-split, the initialisation and the batch order of every arm), by `run.compare` on the log scale.
+split, the initialisation and the batch order of every arm), by `run.compare` on the log scale. Seeds:
+`tuning.judged_seeds` / `tuning.tuning_seeds` (derive_seed with keys "judge" / "tune").
 
 "Training loss after the budget" (tuning and judging alike) is the full-training-set loss averaged over
 the last 10 % of updates (10 evaluations, every 3rd update of 271–300 in the quick profile;
@@ -40,7 +42,7 @@ from mllab.core.config import Config, at_least, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data import load_dataset
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.experiments.optimization.tuning import best_setting, judged_seeds, tail_steps, train_digits_mlp, tuning_seeds
 from mllab.train.optimizers import Adagrad, Adam, RMSProp, SGDMomentum
 
@@ -61,6 +63,8 @@ ADAPTIVE = ("Adagrad", "RMSProp", "Adam")
 
 @dataclass
 class AdaptiveLRConfig(Config):
+    dataset: str = "digits"
+    """the data, as flat vectors: digits | mnist5k (both bundled) | mnist | cifar10 (your files: --data-dir)"""
     margin: float = 1.0
     """the claim: the baseline's training loss (mean over the last 10% of updates) over each adaptive
     optimizer's exceeds this factor (1 = lower)"""
@@ -98,30 +102,31 @@ class AdaptiveLRConfig(Config):
         "smoke": {"lrs": (1e-3, 0.1), "updates": 30, "seeds": 2, "tuning_seeds": 1, "surface_steps": 30},
         "full": {"updates": 2000, "seeds": 10, "tuning_seeds": 3, "width": 128},
     }
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
-        if self.seeds > 500 or self.tuning_seeds > 500:
-            raise BadInput("--set seeds/tuning_seeds: at most 500 each (the two seed ranges must not overlap)")
+        check_dataset(self.dataset, FLAT_DATASETS)
         if self.curvature_flat >= self.curvature_steep:
             raise BadInput("--set curvature_flat: must be below curvature_steep (an elongated bowl), e.g. 1 and 100")
 
 
 @experiment("adaptive-lr", section="optimization",
-            claim="On an MLP trained on digits for {updates} updates, Adagrad, RMSProp and Adam each reach a lower "
-                  "training loss (mean over the last 10% of updates) than {baseline} (by more than a factor "
-                  "{margin:g}), every optimizer at its best learning rate from one grid picked on tuning seeds.",
+            claim="On an MLP trained on images (digits by default) for {updates} updates, Adagrad, RMSProp and Adam "
+                  "each reach a lower training loss (mean over the last 10% of updates) than {baseline} (by more than "
+                  "a factor {margin:g}), every optimizer at its best learning rate from one grid picked on tuning "
+                  "seeds.",
             negative_control=NegativeControl(
                 overrides=("baseline=Adam",), fails=("Adam: lower training loss than the baseline",),
                 why="the baseline is Adam itself: both arms run the same optimizer, grid and seeds"))
 def adaptive_lr(run: Run, cfg: AdaptiveLRConfig) -> None:
-    """Adagrad, RMSProp and Adam against SGD on a digits MLP, each at its best η; a 2-D bowl illustrates."""
+    """Adagrad, RMSProp and Adam against SGD on an MLP (on `dataset`), each at its best η; a 2-D bowl illustrates."""
     names = list(dict.fromkeys([cfg.baseline, *ADAPTIVE]))
     datasets: dict[int, object] = {}
 
     def data_for(seed: int):
         if seed not in datasets:
-            datasets[seed] = load_dataset("digits", seed=seed, device=run.device)
+            datasets[seed] = load_flat(cfg.dataset, seed=seed, device=run.device, data_dir=run.data_dir)
         return datasets[seed]
 
     def train(name: str, lr: float, seed: int, log_every: int = 0):
@@ -193,7 +198,7 @@ def _figure(run: Run, cfg: AdaptiveLRConfig, curves, best, passed, bowl, lrs, pa
                 linewidth=2, label=f"{name}, η={best[name]:g}" + (" (baseline)" if name == cfg.baseline else ""))
     ax.axvspan(tail_steps(cfg.updates)[0], cfg.updates, color=figures.BASELINE, alpha=0.15,
                label="judged: mean over this window")
-    ax.set(yscale="log", title=f"digits MLP, best η each, {cfg.seeds} seeds", xlabel="update",
+    ax.set(yscale="log", title=f"{cfg.dataset} MLP, best η each, {cfg.seeds} seeds", xlabel="update",
            ylabel="training loss (nats, geo. mean)")
     figures.legend_outside(ax)
     ax = axes[1]

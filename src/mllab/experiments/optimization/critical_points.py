@@ -4,7 +4,7 @@
     origin ∇L = 0 and H = [[0, −2c], [−2c, 0]], c = mean(x y): eigenvalues ±2c, a saddle.
 (b) The claim. A small tanh network (2 → width → 1, float64) is trained on a fixed regression task by
     plain full-batch gradient descent (`fit`, SGD without momentum, step η = lr), from `runs`
-    initialisations (seed S·1000 + i each), and stopped by the rule practitioners use: as soon as
+    initialisations (seed derive_seed(S, "judge", i) each), and stopped by the rule practitioners use: as soon as
     ‖∇L‖ ≤ gradient_tolerance (checked every `check_every` steps; at most `max_steps` steps — a run still
     moving then is not counted). Nothing but GD moves the weights: the points classified are where GD
     itself stops, not where a Newton-type step (drawn to saddles as much as to minima) would land. At
@@ -27,6 +27,9 @@ bounced at the edge of stability. At η = 0.1 (2/η = 20, above the λ_max ≈ 8
 stopped within 30,000 steps in a trial on 12 seeds, hence the cap of 40,000.
 Negative control: the linear model (width 0) is convex with a positive-definite Hessian, so gradient
 descent can only stop at its strict minimum.
+Not an image experiment: the claim needs the exact Hessian (P × P) at every stopping point, which a network
+small enough for that (2 → 8 → 1, P = 33) gets on a synthetic 2-D regression task; an image model has far too many
+parameters for an exact Hessian, so it takes no `dataset` and no --data-dir.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.models.stacked import StackedNetworks, network
 from mllab.train import fit
 from mllab.train.optimizers import SGDMomentum
@@ -193,7 +197,7 @@ def critical_points(run: Run, cfg: CriticalPointsConfig) -> None:
 
     # (b) gradient descent from many initialisations (one seed each), all on the same data
     x_train, y_train = regression_task(cfg.samples, run.seed)
-    seeds = [run.seed * 1000 + i for i in range(cfg.runs)]
+    seeds = [derive_seed(run.seed, "judge", i) for i in range(cfg.runs)]
     members = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -209,7 +213,7 @@ def critical_points(run: Run, cfg: CriticalPointsConfig) -> None:
     for r, seed in enumerate(seeds):
         if r not in stopper.stopped_at:
             moving.append({"seed": seed, "gradient_norm": stopper.gradient_norms[-1][r]})
-            run.log(f"seed {seed}: still moving after {cfg.max_steps} steps "
+            run.log(f"run {r}: still moving after {cfg.max_steps} steps "
                     f"(‖∇L‖ = {moving[-1]['gradient_norm']:.2e})")
             continue
         report = critical_point_report(stopper.points[r], squared_error, batches, tolerance=0.0)
@@ -219,7 +223,7 @@ def critical_points(run: Run, cfg: CriticalPointsConfig) -> None:
                        "negative_eigenvalues": int((report.eigenvalues < 0).sum()),
                        "eigenvalues": report.eigenvalues.tolist()})
         run.log_metrics(**{k: v for k, v in points[-1].items() if k != "eigenvalues"})
-        run.log(f"seed {seed}: stopped at step {stopper.stopped_at[r]}: {kind}, minimum ratio {ratio:.2f}, "
+        run.log(f"run {r}: stopped at step {stopper.stopped_at[r]}: {kind}, minimum ratio {ratio:.2f}, "
                 f"λ in [{float(report.eigenvalues[0]):.2e}, {float(report.eigenvalues[-1]):.2e}]")
 
     shares = {kind: sum(p["kind"] == kind for p in points) / max(len(points), 1) for kind in KIND_COLORS}

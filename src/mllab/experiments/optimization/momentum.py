@@ -1,11 +1,13 @@
 """momentum: the heavy ball m^t = λ m^{t-1} − η g^t, θ^{t+1} = θ^t + m^t, against plain gradient descent.
 
-Claim (judged on a network): an MLP (64 → 32 → 32 → 10, ReLU) on sklearn digits, mini-batches of
+Claim (judged on a network): an MLP (D → 32 → 32 → 10, ReLU) on `dataset` (sklearn digits by default, D = 64;
+also mnist5k, or your MNIST / CIFAR-10 files with --data-dir, flattened to D = 784 / 3072), mini-batches of
 `batch_size`, a budget of `updates` optimizer steps. Each arm — SGD with momentum λ and plain SGD
 (λ = 0) — is trained at its own best learning rate from one grid `lrs`, picked by the mean training
 loss after the budget on `tuning_seeds` seeds; the verdict compares the training loss after the
 budget on `seeds` other seeds (paired: one seed draws the split, the initialisation and the batch
-order of both arms), by `run.compare` on the log scale.
+order of both arms), by `run.compare` on the log scale. Seeds: `tuning.judged_seeds` / `tuning.tuning_seeds`
+(derive_seed with keys "judge" / "tune").
 
 "Training loss after the budget" (tuning and judging alike) is the full-training-set loss averaged over
 the last 10 % of updates (10 evaluations, every 3rd update of 271–300 in the quick profile;
@@ -33,16 +35,17 @@ from mllab.analysis import critical_point_report
 from mllab.analysis.surfaces import Point, contour, descend, surface_loss, values_on
 from mllab.core import figures
 from mllab.core.config import Config, at_least, in_range, nonempty, positive
-from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data import load_dataset
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.experiments.optimization.tuning import best_setting, judged_seeds, tail_steps, train_digits_mlp, tuning_seeds
 from mllab.train.optimizers import SGDMomentum
 
 
 @dataclass
 class MomentumConfig(Config):
+    dataset: str = "digits"
+    """the data, as flat vectors: digits | mnist5k (both bundled) | mnist | cifar10 (your files: --data-dir)"""
     margin: float = 1.0
     """the claim: plain SGD's training loss (mean over the last 10% of updates) over momentum's exceeds this
     factor (1 = lower at all)"""
@@ -76,11 +79,11 @@ class MomentumConfig(Config):
         "smoke": {"lrs": (0.03, 0.3), "updates": 30, "seeds": 2, "tuning_seeds": 1, "surface_steps": 40},
         "full": {"updates": 2000, "seeds": 10, "tuning_seeds": 3, "width": 128},
     }
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
-        if self.seeds > 500 or self.tuning_seeds > 500:
-            raise BadInput("--set seeds/tuning_seeds: at most 500 each (the two seed ranges must not overlap)")
+        check_dataset(self.dataset, FLAT_DATASETS)
 
 
 def surface(w: torch.Tensor) -> torch.Tensor:
@@ -111,21 +114,22 @@ def critical_xs(lo: float = -1.0, hi: float = 6.0) -> list[float]:
 
 
 @experiment("momentum", section="optimization",
-            claim="On an MLP trained on digits for {updates} updates, SGD with momentum λ = {momentum:g} reaches a "
-                  "lower training loss (mean over the last 10% of updates) than plain SGD (by more than a factor "
-                  "{margin:g}), each at its best learning rate from one grid picked on tuning seeds.",
+            claim="On an MLP trained on images (digits by default) for {updates} updates, SGD with momentum λ = "
+                  "{momentum:g} reaches a lower training loss (mean over the last 10% of updates) than plain SGD (by "
+                  "more than a factor {margin:g}), each at its best learning rate from one grid picked on tuning "
+                  "seeds.",
             negative_control=NegativeControl(
                 overrides=("momentum=0",), fails=("momentum: lower training loss than plain SGD",),
                 why="λ = 0 in the momentum arm: both arms are plain SGD with the same grid and seeds"))
 def momentum(run: Run, cfg: MomentumConfig) -> None:
-    """Heavy-ball SGD against plain SGD on a digits MLP, each at its best η; a 2-D surface illustrates."""
+    """Heavy-ball SGD against plain SGD on an MLP (on `dataset`), each at its best η; a 2-D surface illustrates."""
     arms = {"plain SGD": 0.0, f"momentum λ={cfg.momentum:g}": cfg.momentum}
     make = {name: (lambda p, lr, lam=lam: SGDMomentum(p, lr=lr, momentum=lam)) for name, lam in arms.items()}
     datasets: dict[int, object] = {}
 
     def data_for(seed: int):
         if seed not in datasets:
-            datasets[seed] = load_dataset("digits", seed=seed, device=run.device)
+            datasets[seed] = load_flat(cfg.dataset, seed=seed, device=run.device, data_dir=run.data_dir)
         return datasets[seed]
 
     def final_loss(name: str, lr: float, seed: int) -> float:  # mean over the last 10 % of updates
@@ -188,7 +192,7 @@ def _figure(run: Run, cfg: MomentumConfig, curves, best, color, path_plain, path
         ax.plot(cs[0].steps, mean, color=colors[i], linewidth=2.2, label=f"{name}, η={best[name]:g}")
     ax.axvspan(tail_steps(cfg.updates)[0], cfg.updates, color=figures.BASELINE, alpha=0.15,
                label="judged: mean over this window")
-    ax.set(yscale="log", title=f"digits MLP, best η per arm, {len(cs)} seeds", xlabel="update",
+    ax.set(yscale="log", title=f"{cfg.dataset} MLP, best η per arm, {len(cs)} seeds", xlabel="update",
            ylabel="training loss (nats, geo. mean)")
     figures.legend_outside(ax)
     ax = axes[1]

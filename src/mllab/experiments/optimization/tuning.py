@@ -1,13 +1,17 @@
 """The protocol's fair arms for this section: each arm at its best setting from one grid, picked on
-tuning seeds the verdict never sees, and the digits-MLP training run the optimizer claims share.
+tuning seeds the verdict never sees, and the MLP training run the optimizer claims share (digits by default).
 
 The optimizer claims' metric (tuning and judging alike) is `LossCurve.final`: the full-training-set loss
 averaged over the last 10 % of updates (10 evenly spaced evaluations), not the loss at the last update,
 whose value moves with the last mini-batch.
 
-Seeds. With `--seed S`, the judged seeds are S·1000 + i (i < seeds) and the tuning seeds
-S·1000 + 500 + j (j < tuning_seeds): disjoint as long as seeds ≤ 500. One seed draws the data split,
-the initialisation and the batch order, for every arm alike (paired comparisons).
+Seeds. With `--seed S`, the judged seeds are derive_seed(S, "judge", i) (i < seeds) and the tuning seeds
+derive_seed(S, "tune", j) (j < tuning_seeds): different keys, so the two never coincide (to within the hash's
+birthday bound). One seed draws the data split, the initialisation and the batch order, for every arm alike
+(paired comparisons).
+
+Data. The optimizer claims train on `dataset` (digits by default; mnist5k, or your MNIST / CIFAR-10 files with
+--data-dir) as flat vectors; the MLP's input size follows the data (`train_digits_mlp`).
 """
 
 from __future__ import annotations
@@ -20,23 +24,21 @@ import numpy as np
 import torch
 
 from mllab.core.errors import TrainingError
+from mllab.core.seeding import derive_seed
 from mllab.data import TensorLoader
 from mllab.data.datasets import Dataset
 from mllab.models import MLP
 from mllab.train import fit
 from mllab.train.losses import cross_entropy_sum
 
-TUNING_OFFSET = 500  # tuning seeds start here, judged seeds below it
-
-
 def judged_seeds(run_seed: int, n: int) -> list[int]:
-    """Seeds the verdict is computed on."""
-    return [run_seed * 1000 + i for i in range(n)]
+    """Seeds the verdict is computed on: derive_seed(run_seed, "judge", i), i < n."""
+    return [derive_seed(run_seed, "judge", i) for i in range(n)]
 
 
 def tuning_seeds(run_seed: int, n: int) -> list[int]:
-    """Seeds the grid search uses; disjoint from `judged_seeds` (n ≤ 500 each)."""
-    return [run_seed * 1000 + TUNING_OFFSET + j for j in range(n)]
+    """Seeds the grid search uses: derive_seed(run_seed, "tune", j), j < n; disjoint from `judged_seeds`."""
+    return [derive_seed(run_seed, "tune", j) for j in range(n)]
 
 
 def best_setting(grid: Sequence[float], score: Callable[[float, int], float], seeds: Sequence[int],
@@ -70,7 +72,7 @@ class LossCurve:
     """fit callback: the full-training-set loss (nats per sample) every `every` optimizer steps (the curve
     drawn) and at each of `tail` (the judged value, `final`)."""
 
-    x: torch.Tensor  # (N, 64)
+    x: torch.Tensor  # (N, D) flat inputs
     y: torch.Tensor  # (N,)
     every: int
     tail: tuple[int, ...] = ()
@@ -109,13 +111,13 @@ class LossCurve:
 
 def train_digits_mlp(data: Dataset, make_optimizer: Callable, lr: float, seed: int, *, updates: int,
                      batch_size: int, width: int, depth: int, log_every: int = 0) -> LossCurve:
-    """An MLP (64 → width ×depth → 10, ReLU) on the digits training split, `updates` optimizer steps of
-    mini-batches of `batch_size` with `make_optimizer(params, lr)`. Returns the loss curve; its `final`
-    is the full-training-set loss averaged over the last 10 % of updates (inf when the loss went
-    non-finite: a diverged run)."""
+    """An MLP (D → width ×depth → classes, ReLU; D = 64 on digits, the data's flat size otherwise) on the training
+    split of `data` (x (N, D)), `updates` optimizer steps of mini-batches of `batch_size` with
+    `make_optimizer(params, lr)`. Returns the loss curve; its `final` is the full-training-set loss averaged over
+    the last 10 % of updates (inf when the loss went non-finite: a diverged run)."""
     torch.manual_seed(seed)
-    model = MLP(64, 10, width=width, depth=depth).to(data.train.x.device)
-    loader = TensorLoader((data.train.x, data.train.y), batch_size, seed=seed)
+    model = MLP(data.train.x.shape[1], data.n_classes, width=width, depth=depth).to(data.train.x.device)
+    loader = TensorLoader((data.train.x, data.train.y), batch_size, seed=seed % 2**32)
     curve = LossCurve(data.train.x, data.train.y, every=log_every or updates, tail=tuple(tail_steps(updates)))
     try:
         fit(model, cross_entropy_sum, loader, make_optimizer(model.parameters(), lr),

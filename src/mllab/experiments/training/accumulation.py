@@ -22,6 +22,11 @@ recipe from a wrong one. Equalities are deterministic (float64), so they are che
 on every seed (the worst seed counts), not by a t-interval; the memory comparison is noisy and uses
 `run.compare`. Negative control: `recipe=naive` (the common recipe as the method under test) must fail
 the unequal and short-final-group cases, and `memory_accum_steps=1` (k = 1 in both arms) the memory claim.
+
+Data: `dataset` (digits by default; mnist5k, or your MNIST / CIFAR-10 files with --data-dir) as flat vectors, the
+MLP's input size following the data (64, 784 or 3072 features); the cases use the first rows of the training
+split. The peak-memory probe runs on random 64-feature inputs in fresh processes whatever the dataset: it measures
+the recipe's memory, not the data's. Seeds: derive_seed(seed, "judge", k).
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ from mllab.core.devices import torch_threads
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data import TensorLoader, load_dataset
+from mllab.core.seeding import derive_seed
+from mllab.data import TensorLoader
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.models.mlp import MLP
 from mllab.train import fit
 from mllab.train.distributed import launch
@@ -53,6 +60,9 @@ CASES = ("equal", "unequal", "short final group")
 
 @dataclass
 class AccumulationConfig(Config):
+    dataset: str = "digits"
+    """the data the MLP trains on, as flat vectors: digits | mnist5k (both bundled) | mnist | cifar10 (your files:
+    --data-dir)"""
     recipe: Literal["exact", "naive"] = "exact"
     """the accumulation recipe under test: exact (fit: Σℓ / N_group) or naive (mean loss / k per micro-batch)"""
     seeds: int = 3
@@ -76,9 +86,9 @@ class AccumulationConfig(Config):
     short_tail: int = 23
     """items in the short final group of the third case (fewer than accum_steps * micro_batch)"""
     width: int = 64
-    """hidden units of the digits MLP"""
+    """hidden units of the MLP"""
     depth: int = 2
-    """hidden layers of the digits MLP"""
+    """hidden layers of the MLP"""
     lr: float = 0.1
     """SGD learning rate"""
     momentum: float = 0.9
@@ -110,9 +120,11 @@ class AccumulationConfig(Config):
         "momentum": in_range(0, 1), "memory_batch": at_least(1), "memory_accum_steps": at_least(1),
         "memory_width": at_least(1), "memory_depth": at_least(1), "ddp_micro_batch": at_least(1),
         "ddp_steps": at_least(1)}
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
+        check_dataset(self.dataset, FLAT_DATASETS)
         if self.short_tail >= self.accum_steps * self.micro_batch:
             raise BadInput(f"--set short_tail: must be below accum_steps * micro_batch = "
                            f"{self.accum_steps * self.micro_batch} to make the final group short")
@@ -132,9 +144,11 @@ class AccumulationConfig(Config):
 
 
 
-def make_model(seed: int, width: int, depth: int, dtype: torch.dtype, norm: str | None = None) -> MLP:
+def make_model(seed: int, width: int, depth: int, dtype: torch.dtype, norm: str | None = None,
+               in_features: int = 64) -> MLP:
+    """MLP in_features -> width ×depth -> 10 (in_features: 64 for digits, 784 for MNIST, 3072 for CIFAR-10)."""
     torch.manual_seed(seed)
-    return MLP(64, 10, width=width, depth=depth, norm=norm).to(dtype)
+    return MLP(in_features, 10, width=width, depth=depth, norm=norm).to(dtype)
 
 
 class RecordingSGD(torch.optim.SGD):
@@ -209,14 +223,15 @@ def compare(x: torch.Tensor, y: torch.Tensor, cfg: AccumulationConfig, seed: int
     """One epoch with k micro-batches (the recipe under test) and one with the groups' concatenations as
     single batches."""
     k, dtype = cfg.accum_steps, x.dtype
-    loader = TensorLoader((x, y), batch_size, batch_sizes=batch_sizes, seed=seed)
+    loader = TensorLoader((x, y), batch_size, batch_sizes=batch_sizes, seed=seed % 2**32)
     micro = list(loader)
     groups = [micro[i:i + k] for i in range(0, len(micro), k)]
     # the same shuffled order (it depends only on seed and epoch) cut at the group boundaries
-    big_loader = TensorLoader((x, y), 1, batch_sizes=[sum(len(b[1]) for b in g) for g in groups], seed=seed)
-    model = make_model(seed, cfg.width, cfg.depth, dtype, norm).to(x.device)
+    big_loader = TensorLoader((x, y), 1, batch_sizes=[sum(len(b[1]) for b in g) for g in groups], seed=seed % 2**32)
+    model = make_model(seed, cfg.width, cfg.depth, dtype, norm, x.shape[1]).to(x.device)
     accumulated = train_one_epoch(model, loader, k, cfg, cfg.recipe)
-    big = train_one_epoch(make_model(seed, cfg.width, cfg.depth, dtype, norm).to(x.device), big_loader, 1, cfg)
+    big = train_one_epoch(make_model(seed, cfg.width, cfg.depth, dtype, norm, x.shape[1]).to(x.device), big_loader,
+                          1, cfg)
     result = CaseResult(tested=[relative_difference(a, b) for a, b in zip(accumulated.gradients, big.gradients)],
                         weight_difference=(accumulated.final - big.final).abs().max().item())
     if norm is None:
@@ -235,7 +250,7 @@ def worst(results: list[CaseResult]) -> CaseResult:
 def ddp_worker(rank: int, world_size: int, x: torch.Tensor, y: torch.Tensor, cfg: AccumulationConfig,
                seed: int) -> torch.Tensor:
     """One DDP rank: its shard in micro-batches of b, k=2; returns the flat weights after the epoch."""
-    model = DistributedDataParallel(make_model(seed, cfg.width, cfg.depth, x.dtype))
+    model = DistributedDataParallel(make_model(seed, cfg.width, cfg.depth, x.dtype, in_features=x.shape[1]))
     loader = TensorLoader((x, y), cfg.ddp_micro_batch, seed=seed, rank=rank, world_size=world_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     fit(model, cross_entropy_sum, loader, optimizer, epochs=1, accum_steps=2)
@@ -246,7 +261,7 @@ def ddp_difference(x: torch.Tensor, y: torch.Tensor, cfg: AccumulationConfig, se
     """(max |w_rank0 - w_single|, max |w_rank0 - w_rank1|): 2 ranks x k=2 x b against one process, batch 4b."""
     ranks = launch(ddp_worker, 2, x, y, cfg, seed)
     # rank r takes order[r::2]; its group g is order_r[2bg : 2b(g+1)], so the two ranks' groups = order[4bg : 4b(g+1)]
-    single = make_model(seed, cfg.width, cfg.depth, x.dtype)
+    single = make_model(seed, cfg.width, cfg.depth, x.dtype, in_features=x.shape[1])
     optimizer = torch.optim.SGD(single.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     fit(single, cross_entropy_sum, TensorLoader((x, y), 4 * cfg.ddp_micro_batch, seed=seed), optimizer, epochs=1)
     reference = parameters_to_vector(single.parameters()).detach()
@@ -267,7 +282,7 @@ def ddp_difference(x: torch.Tensor, y: torch.Tensor, cfg: AccumulationConfig, se
                        "weights after an epoch equal the big-batch run's", "accumulation lowers peak memory"),
                 why="mean loss / k weights unequal micro-batches wrongly; k = 1 in both memory arms saves nothing"))
 def grad_accumulation(run: Run, cfg: AccumulationConfig) -> None:
-    """The recipe under test with k micro-batches vs one big batch (digits MLP), peak RSS, BatchNorm, DDP."""
+    """The recipe under test with k micro-batches vs one big batch (an MLP on `dataset`), peak RSS, BatchNorm, DDP."""
     with torch_threads(1):  # batches of 5..64 rows: a second thread only adds synchronisation
         measure(run, cfg)
 
@@ -276,17 +291,17 @@ def measure(run: Run, cfg: AccumulationConfig) -> None:
     """The experiment's body: gradient cases, BatchNorm, DDP and memory, then checks and figures."""
     dtype = getattr(torch, cfg.dtype)
     device = torch.device("cpu") if run.device.type == "mps" else run.device  # MPS has no float64
-    data = load_dataset("digits", seed=run.seed)
-    x_all, y_all = data.train.x.to(dtype), data.train.y  # (1257, 64), (1257,)
+    data = load_flat(cfg.dataset, seed=run.seed, data_dir=run.data_dir)
+    x_all, y_all = data.train.x.to(dtype), data.train.y  # (N, D), (N,): digits (1257, 64)
     needed = cfg.samples_needed()
     if max(needed.values()) > len(y_all):
-        raise BadInput(f"--set groups: the cases need {max(needed.values())} samples but digits has {len(y_all)} "
-                       "training samples; lower groups, micro_batch, unequal_sizes or ddp_steps")
+        raise BadInput(f"--set groups: the cases need {max(needed.values())} samples but {cfg.dataset} has "
+                       f"{len(y_all)} training samples; lower groups, micro_batch, unequal_sizes or ddp_steps")
 
     def rows(case: str, on: torch.device = device) -> tuple[torch.Tensor, torch.Tensor]:
         return x_all[:needed[case]].to(on), y_all[:needed[case]].to(on)
 
-    seeds = [run.seed * 1000 + k for k in range(cfg.seeds)]
+    seeds = [derive_seed(run.seed, "judge", k) for k in range(cfg.seeds)]
     per_seed: dict[str, list[CaseResult]] = {case: [] for case in (*CASES, "batchnorm")}
     # two fresh processes per seed (k=1, k=memory_accum_steps), all started now and measured while we compute
     probes = [start_memory_probes(cfg.memory_accum_steps, cfg.memory_batch, cfg.memory_width, cfg.memory_depth,

@@ -16,7 +16,9 @@ from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data import Dataset, TensorLoader, load_dataset
+from mllab.core.seeding import derive_seed
+from mllab.data import Dataset, TensorLoader
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.models import MLP
 from mllab.train import fit
 from mllab.train.losses import cross_entropy_sum
@@ -28,6 +30,8 @@ ARMS = (("plain", "shallow"), ("plain", "deep"), ("residual", "deep"))  # the ju
 
 @dataclass
 class DepthConfig(Config):
+    dataset: str = "digits"
+    """the data, as flat vectors: digits | mnist5k (both bundled) | mnist | cifar10 (your files: --data-dir)"""
     shallow: int = 2
     """hidden layers of the shallow plain MLP"""
     deep: int = 8
@@ -45,9 +49,9 @@ class DepthConfig(Config):
     lrs: tuple[float, ...] = (1e-3, 3e-3)
     """Adam learning-rate grid; each arm takes its best (lowest final training loss) on the tuning seeds"""
     tuning_seeds: int = 1
-    """seeds that pick each arm's learning rate (seed·1000 + 500 + k); not judged"""
+    """seeds that pick each arm's learning rate (derive_seed(seed, "tune", k)); not judged"""
     seeds: int = 3
-    """judged seeds (seed·1000 + k): one seed draws the initialisation and batch order of every arm"""
+    """judged seeds (derive_seed(seed, "judge", k)): one seed draws the initialisation and batch order of every arm"""
     margin: float = 0.0
     """the claim: the deep plain MLP's training loss exceeds the shallow one's by more than this (nats)"""
     gap_share: float = 0.1
@@ -63,9 +67,11 @@ class DepthConfig(Config):
                              "width": at_least(1), "epochs": at_least(1), "batch_size": at_least(1),
                              "lrs": (nonempty, positive), "tuning_seeds": at_least(1), "seeds": at_least(1),
                              "margin": at_least(0), "gap_share": in_range(0, 1), "trained_loss": positive}
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
+        check_dataset(self.dataset, FLAT_DATASETS)
         if self.deep < self.shallow:
             raise BadInput(f"--set deep: must be >= shallow = {self.shallow}, got {self.deep}")
         if self.activation not in ACTIVATIONS:
@@ -80,7 +86,7 @@ def train_one(data: Dataset, depth: int, residual: bool, lr: float, cfg: DepthCo
     model = MLP(data.feature_shape[0], data.n_classes, width=cfg.width, depth=depth,
                 activation=ACTIVATIONS[cfg.activation], residual=residual).to(run.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    loader = TensorLoader([data.train.x, data.train.y], cfg.batch_size, seed=seed)
+    loader = TensorLoader([data.train.x, data.train.y], cfg.batch_size, seed=seed % 2**32)
 
     loss_fn = cross_entropy_sum  # Σ −log p(y|x)
 
@@ -101,18 +107,20 @@ def train_one(data: Dataset, depth: int, residual: bool, lr: float, cfg: DepthCo
                 overrides=("deep=2",), fails=("deeper plain MLP ends with a higher training loss",),
                 why="both plain arms have the same depth, so neither can end higher"))
 def model_bias_vs_optimization(run: Run, cfg: DepthConfig) -> None:
-    """MLPs on the digits training split: plain of depth `shallow` and `deep`, residual (h_{l+1} = h_l + f(h_l))
-    of depth `deep`; same width, optimiser and epochs, PyTorch's default initialisation.
+    """MLPs on the training split of `dataset` (digits by default; mnist5k, or your MNIST / CIFAR-10 files with
+    --data-dir, as flat vectors: the input size follows the data): plain of depth `shallow` and `deep`, residual
+    (h_{l+1} = h_l + f(h_l)) of depth `deep`; same width, optimiser and epochs, PyTorch's default initialisation.
 
     The deep network contains functions at least as good as the shallow one's (extra layers that pass their
     input on), so a higher *training* loss is a failure of optimisation, not of model capacity. The claim
     is judged at a depth where the plain MLP does train (`deep`, 8 in quick, fixed before the first judged
     run; a sanity check confirms it trained): a network that never leaves chance (ln 10) says nothing about
     how well optimisation works, so `dead_depth` (24) is drawn and recorded apart, not judged.
-    Each arm's Adam learning rate is its best from `lrs` on tuning seeds seed·1000 + 500 + k; the judged
-    seeds are seed·1000 + k, paired across arms. Comparisons: `run.compare` over the judged seeds.
+    Each arm's Adam learning rate is its best from `lrs` on tuning seeds derive_seed(seed, "tune", k); the judged
+    seeds are derive_seed(seed, "judge", k), paired across arms. Comparisons: `run.compare` over the judged seeds.
+    The depth 8 (quick) was fixed on digits; on other data the sanity check says whether the plain arm trained.
     """
-    data = load_dataset("digits", seed=run.seed, device=run.device)
+    data = load_flat(cfg.dataset, seed=run.seed, device=run.device, data_dir=run.data_dir)
     depth_of = {"shallow": cfg.shallow, "deep": cfg.deep}
     extra = [(kind, "dead") for kind in ("plain", "residual")] if cfg.dead_depth else []
     depth_of["dead"] = cfg.dead_depth
@@ -127,7 +135,7 @@ def model_bias_vs_optimization(run: Run, cfg: DepthConfig) -> None:
         for k in range(cfg.tuning_seeds):
             for lr in cfg.lrs:
                 losses[lr].append(train_one(data, depth_of[which], kind == "residual", lr, cfg,
-                                            run.seed * 1000 + 500 + k, run)[1])
+                                            derive_seed(run.seed, "tune", k), run)[1])
                 bar.update()
         best_lr[kind, which] = min(cfg.lrs, key=lambda lr: float(np.mean(losses[lr])))
         run.log(f"tuning {kind} depth {depth_of[which]}: " + ", ".join(f"lr {lr:g}: {np.mean(v):.4f}"
@@ -138,7 +146,7 @@ def model_bias_vs_optimization(run: Run, cfg: DepthConfig) -> None:
     curves: dict[tuple[str, str], list[list[float]]] = {}
     for kind, which in (*ARMS, *extra):
         for k in range(cfg.seeds if which != "dead" else 1):
-            seed = run.seed * 1000 + k
+            seed = derive_seed(run.seed, "judge", k)
             curve, train_loss, test_loss = train_one(data, depth_of[which], kind == "residual",
                                                      best_lr[kind, which], cfg, seed, run)
             bar.update()
@@ -198,6 +206,6 @@ def _figure(run: Run, cfg: DepthConfig, curves: dict[tuple[str, str], list[list[
         ax.set(title=f"not judged: depth {cfg.dead_depth}, one seed", xlabel="epoch",
                ylabel="training cross-entropy (nats)", yscale="log")
         figures.legend_outside(ax)
-    fig.suptitle(f"digits, {cfg.activation} MLP of width {cfg.width}, {cfg.epochs} epochs of Adam "
+    fig.suptitle(f"{cfg.dataset}, {cfg.activation} MLP of width {cfg.width}, {cfg.epochs} epochs of Adam "
                  "(green: claim part holds, red: fails, grey: reference)")
     run.figure("training_loss", fig)

@@ -25,6 +25,10 @@ Each seed draws the training subset, the noisy labels and the random features; a
 share the subset and labels (paired). Nothing is tuned: ridge = 0 is the method, not a hyperparameter.
 Negative control: a ridge penalty (λ = 1) replaces the minimum-norm readout; optimal regularisation
 removes the peak (Nakkiran, Venkat, Kakade & Ma 2021), so the peak checks must fail.
+
+Data: `dataset` = digits (default), mnist5k, or your MNIST / CIFAR-10 files (--data-dir), as flat centred
+vectors (64, 784 or 3072 inputs; the random features' input size follows the data). Seeds: judged seed k is
+derive_seed(seed, "judge", k); its width i draws features from derive_seed(that seed, "features", i).
 """
 
 from __future__ import annotations
@@ -42,11 +46,11 @@ from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data import load_dataset
+from mllab.core.seeding import derive_seed
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.data.noisy import with_label_noise
 from mllab.models.random_features import RandomReLUFeatures
 
-DATASET_CHOICES = ("digits", "mnist5k")
 INTERPOLATION_RATIO = 1.0  # N / n at the interpolation threshold
 INTERPOLATED = 1e-6  # training MSE below this counts as interpolating (float64 closed form)
 
@@ -54,7 +58,7 @@ INTERPOLATED = 1e-6  # training MSE below this counts as interpolating (float64 
 @dataclass
 class DoubleDescentConfig(Config):
     dataset: str = "digits"
-    """digits | mnist5k (both bundled)"""
+    """digits | mnist5k (both bundled) | mnist | cifar10 (your files: --data-dir), as flat vectors"""
     n_train: int = 300
     """training samples n drawn from the training split (a new subset per seed)"""
     label_noise: float = 0.15
@@ -79,12 +83,11 @@ class DoubleDescentConfig(Config):
     rules: ClassVar[dict] = {"n_train": at_least(10), "label_noise": in_range(0, 1), "width_ratios": positive,
                              "narrow_ratio": positive, "margin": at_least(0), "ridge": at_least(0),
                              "seeds": at_least(1)}
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
-        if self.dataset not in DATASET_CHOICES:
-            raise BadInput(f"--set dataset: unknown dataset {self.dataset!r}; choose one of "
-                           f"{', '.join(DATASET_CHOICES)}")
+        check_dataset(self.dataset, FLAT_DATASETS)
         if list(self.width_ratios) != sorted(set(self.width_ratios)) or INTERPOLATION_RATIO not in self.width_ratios:
             raise BadInput(f"--set width_ratios: give increasing ratios that include 1 (the threshold), got "
                            f"{self.width_ratios}; e.g. 0.25,1,4")
@@ -107,7 +110,8 @@ def sweep(x: torch.Tensor, targets: torch.Tensor, x_test: torch.Tensor, y_test: 
     out: dict[str, list[float]] = {"test_error": [], "test_mse": [], "train_error": [], "train_mse": []}
     test_onehot = F.one_hot(y_test, targets.shape[1]).double()  # (T, C)
     for i, width in enumerate(widths):
-        model = RandomReLUFeatures(x.shape[1], width, generator=torch.Generator().manual_seed(seed * 1000 + i))
+        generator = torch.Generator().manual_seed(derive_seed(seed, "features", i))
+        model = RandomReLUFeatures(x.shape[1], width, generator=generator)
         model.fit(x, targets, ridge=ridge)
         prediction = model.predict(x_test)  # (T, C)
         out["test_error"].append(float((prediction.argmax(1) != y_test).double().mean()))
@@ -129,7 +133,7 @@ def sweep(x: torch.Tensor, targets: torch.Tensor, x_test: torch.Tensor, y_test: 
                 why="a ridge penalty keeps the readout's norm small at N = n, so there is no peak to find"))
 def double_descent(run: Run, cfg: DoubleDescentConfig) -> None:
     """Sweep N over width_ratios · n on each seed; judge the threshold against the narrow and widest N."""
-    data = load_dataset(cfg.dataset, seed=run.seed)
+    data = load_flat(cfg.dataset, seed=run.seed, data_dir=run.data_dir)
     if cfg.n_train > len(data.train):
         raise BadInput(f"--set n_train: {cfg.n_train} exceeds the {len(data.train)} training samples of "
                        f"{cfg.dataset}; choose a smaller subset")
@@ -139,7 +143,7 @@ def double_descent(run: Run, cfg: DoubleDescentConfig) -> None:
     results: dict[str, np.ndarray] = {}
     per_seed = []
     for k in run.progress(range(cfg.seeds), desc="seeds"):
-        seed = run.seed * 1000 + k
+        seed = derive_seed(run.seed, "judge", k)
         generator = torch.Generator().manual_seed(seed)
         subset = torch.randperm(len(data.train), generator=generator)[: cfg.n_train]
         x = (data.train.x[subset].flatten(1) - mean).double()  # (n, d)

@@ -14,20 +14,21 @@ from mllab.core.config import Config, at_least, in_range, nonempty, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
-from mllab.data import Dataset, TensorLoader, load_dataset
+from mllab.core.seeding import derive_seed
+from mllab.data import Dataset, TensorLoader
+from mllab.data.datasets import FLAT_DATASETS, check_dataset, load_flat
 from mllab.models import MLP
 from mllab.train import EarlyStopping, fit
 from mllab.train.losses import cross_entropy_sum
 from mllab.train.helpers import mean_cross_entropy
 
-DATASET_CHOICES = ("digits", "mnist5k", "mnist", "cifar10")
 REMEDIES = ("early stopping", "weight decay", "dropout", "smaller model")
 
 
 @dataclass
 class OverfittingConfig(Config):
     dataset: str = "digits"
-    """digits | mnist5k (bundled) | mnist | cifar10 (the last two read your files: --data-dir)"""
+    """digits | mnist5k (both bundled) | mnist | cifar10 (your files: --data-dir), as flat vectors"""
     n_train: int = 200
     """size of the small training subset drawn from the training split"""
     width: int = 256
@@ -68,12 +69,11 @@ class OverfittingConfig(Config):
                              "small_widths": (nonempty, at_least(1)), "patience": at_least(1),
                              "tuning_seeds": at_least(1), "seeds": at_least(1), "overfit_margin": at_least(0),
                              "margin": at_least(0)}
+    real_dataset: ClassVar[str | None] = "mnist"
 
     def validate(self) -> None:
         super().validate()
-        if self.dataset not in DATASET_CHOICES:
-            raise BadInput(f"--set dataset: unknown dataset {self.dataset!r}; "
-                           f"choose one of {', '.join(DATASET_CHOICES)}")
+        check_dataset(self.dataset, FLAT_DATASETS)
         if max(self.dropouts) >= 1:
             raise BadInput(f"--set dropouts: each must lie in [0, 1), got {self.dropouts}; e.g. 0.2,0.5")
 
@@ -102,7 +102,7 @@ def train_one(remedy: str | None, value: float, data: Dataset, subset: torch.Ten
                 dropout=value if remedy == "dropout" else 0.0).to(run.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
                                   weight_decay=value if remedy == "weight decay" else 0.0)
-    loader = TensorLoader([x_train, y_train], cfg.batch_size, seed=seed)
+    loader = TensorLoader([x_train, y_train], cfg.batch_size, seed=seed % 2**32)  # TensorLoader multiplies it: 32 bits
     outcome = Outcome()
 
     loss_fn = cross_entropy_sum  # Σ −log p(y|x)
@@ -148,17 +148,20 @@ def overfitting(run: Run, cfg: OverfittingConfig) -> None:
 
     Early stopping watches the validation split (patience `patience`) and restores the best weights.
     Weight decay, dropout and the smaller model each take their best value from their grid, picked by
-    the final validation loss on `tuning_seeds` seeds (seed·1000 + 500 + k) that the verdict does not use;
-    the judged seeds are seed·1000 + k. Every arm trains for the same `epochs` (equal budget), on the same
-    subset, initialisation seed and batch order per judged seed (paired). Losses: mean cross-entropy in
+    the final validation loss on `tuning_seeds` seeds (derive_seed(seed, "tune", k)) that the verdict does not
+    use; the judged seeds are derive_seed(seed, "judge", k). Every arm trains for the same `epochs` (equal budget),
+    on the same subset, initialisation seed and batch order per judged seed (paired). Losses: mean cross-entropy in
     nats, eval mode; every comparison is `run.compare` over the judged seeds.
 
     The "smaller model" remedy usually fails here: the baseline (~85 k parameters for 200 samples × 10
     classes) is far past the interpolation threshold, where a smaller model moves toward the test-error
     peak rather than away from it. The `double-descent` experiment maps where fewer parameters help and
     where they hurt.
+
+    Data: `dataset` = digits (default), mnist5k, or your MNIST / CIFAR-10 files (--data-dir; the full profile uses
+    mnist when a folder is given), as flat vectors: the MLP's input size follows the data (64, 784 or 3072).
     """
-    data = load_dataset(cfg.dataset, seed=run.seed, device=run.device, data_dir=run.data_dir)
+    data = load_flat(cfg.dataset, seed=run.seed, device=run.device, data_dir=run.data_dir)
     if cfg.n_train > len(data.train):
         raise BadInput(f"--set n_train: {cfg.n_train} exceeds the {len(data.train)} training samples of "
                        f"{cfg.dataset}; choose a smaller subset")
@@ -172,7 +175,7 @@ def overfitting(run: Run, cfg: OverfittingConfig) -> None:
             continue
         val = {v: [] for v in values}
         for k in range(cfg.tuning_seeds):
-            seed = run.seed * 1000 + 500 + k
+            seed = derive_seed(run.seed, "tune", k)
             subset = subset_for(seed, len(data.train), cfg.n_train).to(run.device)
             for v in values:
                 val[v].append(train_one(remedy, v, data, subset, cfg, seed, run).val_loss)
@@ -185,7 +188,7 @@ def overfitting(run: Run, cfg: OverfittingConfig) -> None:
     settings = ("baseline",) + REMEDIES
     outcomes: dict[str, list[Outcome]] = {s: [] for s in settings}
     for k in range(cfg.seeds):
-        seed = run.seed * 1000 + k
+        seed = derive_seed(run.seed, "judge", k)
         subset = subset_for(seed, len(data.train), cfg.n_train).to(run.device)
         for setting in settings:
             remedy = None if setting == "baseline" else setting
@@ -194,7 +197,7 @@ def overfitting(run: Run, cfg: OverfittingConfig) -> None:
             outcomes[setting].append(result)
             run.log_metrics(seed=seed, setting=setting, train_loss=result.train_loss, test_loss=result.test_loss,
                             best_epoch=result.best_epoch)
-            run.log(f"seed {seed} {setting}: train {result.train_loss:.3f}, test {result.test_loss:.3f}")
+            run.log(f"judged seed {k} {setting}: train {result.train_loss:.3f}, test {result.test_loss:.3f}")
     bar.close()
     passed = _checks(run, cfg, outcomes, chosen)
     _figures(run, cfg, outcomes, chosen, passed)
