@@ -8,6 +8,7 @@ import pytest
 
 from mllab.core.config import PROFILES, make_config
 from mllab.core.errors import BadInput
+from mllab.core.seeding import derive_seed
 from mllab.experiments.rl import judged_seeds
 from mllab.experiments.rl.dqn import DqnExperimentConfig
 from mllab.experiments.rl.mc_vs_td import McVsTdConfig
@@ -20,15 +21,22 @@ CONFIGS = [QTableConfig, McVsTdConfig, DqnExperimentConfig]
 @pytest.mark.parametrize("profile", PROFILES)
 def test_judged_seeds_and_tuning_seeds_are_disjoint(cls, profile):
     config = make_config(cls, profile)
-    count = getattr(config, "seeds", 3)
+    count = getattr(config, "seeds", 4)
     for seed in range(10):
-        judged = judged_seeds(seed, count, config.seed_offset, config.tuning_seeds)
+        judged = judged_seeds(seed, count, config.tuning_seeds)
         assert len(set(judged)) == count and not set(judged) & set(config.tuning_seeds)
+        assert judged == [derive_seed(seed, "judge", i) for i in range(count)]  # common.md: derived, keyed "judge"
+
+
+def test_judged_seeds_differ_between_run_seeds_and_extend_as_count_grows():
+    assert not set(judged_seeds(0, 20, ())) & set(judged_seeds(1, 20, ()))
+    assert judged_seeds(3, 5, ())[:2] == judged_seeds(3, 2, ())  # a smoke run judges the quick run's first seeds
 
 
 def test_a_judged_seed_that_is_a_tuning_seed_is_bad_input():
+    clash = derive_seed(0, "judge", 1)
     with pytest.raises(BadInput, match="tuning seeds"):
-        judged_seeds(0, 3, offset=0, tuning_seeds=(0, 1, 2, 3, 4))
+        judged_seeds(0, 3, tuning_seeds=(0, 1, clash))
 
 
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
@@ -68,3 +76,9 @@ def test_double_dqn_is_a_command_line_switch():
     assert make_config(DqnExperimentConfig, "smoke", ["double_dqn=true"]).double_dqn is True
     with pytest.raises(BadInput, match="double_dqn"):
         make_config(DqnExperimentConfig, "smoke", ["double_dqn=maybe"])
+
+
+@pytest.mark.parametrize("overrides", [["stop_return=400"], ["num_envs=0"], ["tau=0"], ["tau=1.5"]])
+def test_dqn_bad_values_are_bad_input(overrides):
+    with pytest.raises(BadInput, match=overrides[0].split("=")[0]):
+        make_config(DqnExperimentConfig, "quick", overrides)

@@ -39,7 +39,7 @@ def test_frozenlake_optimum_from_the_transition_table():
 def test_one_q_learning_update_by_hand():
     q = np.zeros((1, 3, 2))
     q[0, 1] = [1.0, 3.0]
-    one = lambda x: np.array([x])  # noqa: E731
+    one = lambda x: np.array([x])
     tabular.q_learning_update(q, one(0), one(0), one(0), one(1.0), one(1), one(False), alpha=0.5, gamma=0.9)
     assert q[0, 0, 0] == pytest.approx(0.5 * (1 + 0.9 * 3))  # target r + γ max_a' Q(s', a') = 3.7
     tabular.q_learning_update(q, one(0), one(0), one(1), one(1.0), one(1), one(True), alpha=0.5, gamma=0.9)
@@ -49,7 +49,7 @@ def test_one_q_learning_update_by_hand():
 def test_one_sarsa_update_by_hand():
     q = np.zeros((1, 3, 2))
     q[0, 1] = [1.0, 3.0]
-    one = lambda x: np.array([x])  # noqa: E731
+    one = lambda x: np.array([x])
     tabular.sarsa_update(q, one(0), one(0), one(0), one(1.0), one(1), one(0), one(False), alpha=0.5, gamma=0.9)
     assert q[0, 0, 0] == pytest.approx(0.5 * (1 + 0.9 * 1))  # bootstraps on the next action taken, a' = 0
 

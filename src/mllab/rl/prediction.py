@@ -102,11 +102,11 @@ class Transitions:
     returns: np.ndarray
 
     @classmethod
-    def of(cls, episodes: list[Episode], gamma: float = 1.0) -> "Transitions":
+    def of(cls, episodes: list[Episode], gamma: float = 1.0) -> Transitions:
         return cls(*(np.concatenate(parts) for parts in zip(*((e.states, e.rewards, e.next_states, e.returns(gamma))
                                                               for e in episodes))))
 
-    def select(self, mask: np.ndarray) -> "Transitions":
+    def select(self, mask: np.ndarray) -> Transitions:
         return Transitions(self.states[mask], self.rewards[mask], self.next_states[mask], self.returns[mask])
 
 

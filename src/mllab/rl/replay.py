@@ -34,6 +34,23 @@ class ReplayBuffer:
         self.position = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
+    def add_batch(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                  next_observations: np.ndarray, terminated: np.ndarray) -> None:
+        """n transitions at once, in order (the same as n calls of `add`): observations (n, *obs), actions (n,),
+        rewards (n,), next_observations (n, *obs), terminated (n,)."""
+        n = len(actions)
+        if n > self.capacity:  # only the newest `capacity` survive, as with n calls of `add`
+            skip = n - self.capacity
+            self.position, self.size = (self.position + skip) % self.capacity, min(self.size + skip, self.capacity)
+            observations, actions, rewards = observations[skip:], actions[skip:], rewards[skip:]
+            next_observations, terminated = next_observations[skip:], terminated[skip:]
+            n = self.capacity
+        index = (self.position + np.arange(n)) % self.capacity  # ring positions, (n,)
+        self.observations[index], self.actions[index], self.rewards[index] = observations, actions, rewards
+        self.next_observations[index], self.terminated[index] = next_observations, terminated
+        self.position = (self.position + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         """A batch as tensors: observations (B, *obs), actions (B,), rewards (B,), next_observations, terminated."""
         if self.size == 0:

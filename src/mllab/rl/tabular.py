@@ -10,8 +10,8 @@ Notation (Sutton & Barto): S states, A actions, Q (R, S, A) holds R independent 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np

@@ -7,7 +7,7 @@ Example 6.2, Figure 6.2, batch updating §6.3, Example 6.4).
 A *seed* is a group of `runs_per_seed` independent runs (each its own episodes, shared by both methods:
 paired); its value is the runs' mean RMS error. Each method runs at its best α from its grid, picked by the
 mean RMS error over all episodes on the tuning seeds (`tuning_seeds`, never judged); judged seeds are
-`seed_offset + 100·--seed + i`.
+`derive_seed(--seed, "judge", i)` (`experiments.rl.judged_seeds`: never a tuning seed).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mllab.core.config import Config, at_least, in_range, nonempty
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.experiments.rl import judged_seeds
 from mllab.rl import prediction
 
@@ -44,15 +45,13 @@ class McVsTdConfig(Config):
     """constant step sizes α of Monte Carlo"""
     challenger: Literal["td", "mc"] = "td"
     """the method claimed better (td; the negative control sets mc: MC against itself)"""
-    seed_offset: int = 1000
-    """judged seeds are seed_offset + 100·--seed + i"""
     tuning_seeds: tuple[int, ...] = (0, 1)
     """seeds on which each method's α is picked (never judged)"""
 
     rules: ClassVar[dict] = {
         "seeds": at_least(1), "runs_per_seed": at_least(1), "episodes": at_least(1), "early_episodes": at_least(1),
         "margin": at_least(0), "td_alphas": (nonempty, in_range(0, 1, closed=False)),
-        "mc_alphas": (nonempty, in_range(0, 1, closed=False)), "seed_offset": at_least(0),
+        "mc_alphas": (nonempty, in_range(0, 1, closed=False)),
         "tuning_seeds": (nonempty, at_least(0)),
     }
     profiles: ClassVar[dict] = {
@@ -91,7 +90,7 @@ def mc_vs_td(run: Run, cfg: McVsTdConfig) -> None:
             for m, alphas in arms.items()}
     run.metric("best_alpha", best)
 
-    seeds = judged_seeds(run.seed, cfg.seeds, cfg.seed_offset, cfg.tuning_seeds)
+    seeds = judged_seeds(run.seed, cfg.seeds, cfg.tuning_seeds)
     online = {m: [] for m in arms}  # per seed: (1 + episodes,) mean curve over its runs
     batch = {m: [] for m in arms}  # per seed: (episodes,)
     for seed in run.progress(seeds, desc="mc-vs-td"):
@@ -131,7 +130,7 @@ def draw(run: Run, cfg: McVsTdConfig, online: dict, batch: dict, best: dict, cha
     fig, axes = figures.subplots(1, 3, panel=(4.6, 3.6))
     values = prediction.random_walk_initial_values()
     shown = {0: values.copy()}
-    for k, episode in enumerate(draw_episodes(cfg.seed_offset, cfg)[0], start=1):
+    for k, episode in enumerate(draw_episodes(derive_seed(run.seed, "figure"), cfg)[0], start=1):
         prediction.td_update(values, episode, 0.1)
         shown[k] = values.copy()
     states = list(prediction.RANDOM_WALK_STATES)

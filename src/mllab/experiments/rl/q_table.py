@@ -11,8 +11,8 @@ The time-limited return that gymnasium scores (and its finite-horizon optimum, w
 depends on the time left, something no state-indexed table expresses) is reported beside it as metrics.
 
 Tuning: steps, α and ε schedules were set on stream seeds 0, 1, 2 (FrozenLake 4×4, 8×8, Taxi) and 7
-(CliffWalking) (`tuning_seeds`); judged runs draw from stream seeds `seed_offset + 100·--seed + i`
-(i = environment index; CliffWalking takes the next one after Taxi).
+(CliffWalking) (`tuning_seeds`); judged runs draw from stream seeds `derive_seed(--seed, "judge", i)`
+(`experiments.rl.judged_seeds`; i = environment index, CliffWalking i = 3), never a tuning seed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from mllab.core.config import Config, at_least, in_range, positive
 from mllab.core.errors import BadInput
 from mllab.core.registry import NegativeControl, experiment
 from mllab.core.run import Run
+from mllab.core.seeding import derive_seed
 from mllab.experiments.rl import judged_seeds
 from mllab.rl import tabular
 from mllab.rl.plots import cliff_policy, frozen_lake_policy, learning_curve, smooth, taxi_policy
@@ -63,8 +64,6 @@ class QTableConfig(Config):
     """CliffWalking: constant exploration ε"""
     cliff_margin: float = 5.0
     """the claim: SARSA's online return per episode beats Q-learning's by more than this (reward units)"""
-    seed_offset: int = 1000
-    """judged runs use stream seeds seed_offset + 100·--seed + i"""
     tuning_seeds: tuple[int, ...] = (0, 1, 2, 7)
     """stream seeds the hyperparameters were set on (never judged)"""
 
@@ -73,7 +72,7 @@ class QTableConfig(Config):
         "gamma": in_range(0, 1, closed=False), "epsilon_fraction": in_range(0, 1), "tolerance": in_range(0, 1),
         "evaluation_episodes": at_least(1), "cliff_runs": at_least(1), "cliff_episodes": at_least(1),
         "cliff_alpha": (positive, in_range(0, 1)), "cliff_epsilon": in_range(0, 1), "cliff_margin": at_least(0),
-        "seed_offset": at_least(0), "tuning_seeds": at_least(0),
+        "tuning_seeds": at_least(0),
     }
     profiles: ClassVar[dict] = {
         "smoke": {"runs": 2, "envs_per_run": 16, "steps": (100, 100, 100), "evaluation_episodes": 20,
@@ -110,12 +109,12 @@ def greedy_path(model: tabular.TabularModel, policy: np.ndarray, start: int, max
                 overrides=("steps=1,1,1", "cliff_episodes=1"),
                 fails=tuple(f"{e}: greedy policy within tolerance of V*" for e in CONTROL_ENVS)
                 + ("CliffWalking: SARSA's greedy path is the safe one",),
-                why="one batched step of learning leaves the Q-table (nearly) at zero: its greedy policy is action 0 almost "
-                    "everywhere, and one CliffWalking episode teaches SARSA no path"))
+                why="one batched step of learning leaves the Q-table (nearly) at zero: its greedy policy is action 0 "
+                    "almost everywhere, and one CliffWalking episode teaches SARSA no path"))
 def q_table(run: Run, cfg: QTableConfig) -> None:
     """Q-learning on FrozenLake 4×4, 8×8 and Taxi judged by exact policy evaluation against V*; then
     CliffWalking (Example 6.6)."""
-    seeds = judged_seeds(run.seed, len(CONTROL_ENVS), cfg.seed_offset, cfg.tuning_seeds)
+    seeds = judged_seeds(run.seed, len(CONTROL_ENVS) + 1, cfg.tuning_seeds)  # one per environment, then CliffWalking
     fig_curves, axes_curves = figures.subplots(1, 3, panel=(4.6, 4.2))
     fig_policies, axes_policies = figures.subplots(1, 4, panel=(4.4, 3.8))
     for i, (env_id, steps) in enumerate(run.progress(list(zip(CONTROL_ENVS, cfg.steps)), desc="q-table")):
@@ -139,7 +138,8 @@ def q_table(run: Run, cfg: QTableConfig) -> None:
                   expected="<= 1e-6 (value iteration's residual)")
         # ... and the transition table agrees with gymnasium: exact time-limited return vs real episodes.
         limited = np.array([tabular.policy_return(model, p) for p in policies])  # (R,) within the time limit
-        simulated = tabular.evaluate_greedy(env_id, result.q[0], cfg.evaluation_episodes, seed=seeds[i] * 10**4)
+        simulated = tabular.evaluate_greedy(env_id, result.q[0], cfg.evaluation_episodes,
+                                            seed=derive_seed(seeds[i], "evaluate"))
         standard_error = simulated.std(ddof=1) / np.sqrt(simulated.size)
         # A sample with no spread (20 failures of a 4 % policy) has SE 0: the rule of three's 3·max|r|/n
         # bounds what it can have missed.
@@ -177,7 +177,7 @@ def q_table(run: Run, cfg: QTableConfig) -> None:
                             title=f"Taxi: passenger {where}, to G")
     run.figure("learning-curves", fig_curves)
     run.figure("greedy-policies", fig_policies)
-    cliff_walking(run, cfg, seeds[-1] + len(CONTROL_ENVS))
+    cliff_walking(run, cfg, seeds[len(CONTROL_ENVS)])
 
 
 def cliff_walking(run: Run, cfg: QTableConfig, seed: int) -> None:
@@ -203,8 +203,8 @@ def cliff_walking(run: Run, cfg: QTableConfig, seed: int) -> None:
         return "safe" if len(edge_cells) <= 2 else "edge"
 
     kinds = {a: [kind(p) for p in ps] for a, ps in paths.items()}
-    for a in kinds:
-        run.metric(f"cliff/{a}/paths", {k: kinds[a].count(k) for k in ("safe", "edge", "no goal")})
+    for a, found in kinds.items():
+        run.metric(f"cliff/{a}/paths", {k: found.count(k) for k in ("safe", "edge", "no goal")})
         run.metric(f"cliff/{a}/online_return", per_run[a])
     run.check("CliffWalking: SARSA's greedy path is the safe one", kinds["sarsa"].count("safe") > cfg.cliff_runs / 2,
               observed=f"SARSA runs: {kinds['sarsa'].count('safe')} safe, {kinds['sarsa'].count('edge')} edge, "
