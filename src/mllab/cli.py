@@ -459,7 +459,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not named & {e.name for e in all_experiments()}:
         raise BadInput(f"--runs: the records under {args.runs} are of no registered experiment; see `mllab list`")
     index = build_report(args.runs, args.out)
-    for line in skipped_lines(args.runs):  # corrupt or foreign record files: how many and why
+    for line in skipped_lines(args.runs, (records, skipped)):  # corrupt or foreign record files: how many and why
         print(line)
     print(f"report: {Path(index).resolve()}")
     return EXIT_OK

@@ -206,11 +206,12 @@ def collect(runs_dir: Path) -> list[Entry]:
     return [make_entry(e, latest.get(e.name), corrupt.get(e.name)) for e in all_experiments()]
 
 
-def skipped_lines(runs_dir: Path) -> list[str]:
+def skipped_lines(runs_dir: Path, scanned: tuple[list, list] | None = None) -> list[str]:
     """What a report of runs_dir leaves out, and why: a summary line, then one line per record file skipped
-    (corrupt, unreadable, not a run record, of no registered experiment; up to SKIPPED_SHOWN). None when
-    nothing is skipped. Older records of an experiment are not skipped: the report shows each one's newest."""
-    records, skipped = scan_records(Path(runs_dir))
+    (corrupt, unreadable, not a run record, of no registered experiment; up to SKIPPED_SHOWN). Empty when
+    nothing is skipped. Older records of an experiment are not skipped: the report shows each one's newest.
+    scanned: `scan_records(runs_dir)` when the caller has it already (the folder is not read again)."""
+    records, skipped = scanned if scanned is not None else scan_records(Path(runs_dir))
     registered = {e.name for e in all_experiments()}
     unknown = [(folder, r["experiment"]) for folder, r in records if r["experiment"] not in registered]
     problems = [s.line() for s in skipped] + [f"{folder / 'result.json'}: of no registered experiment ({name!r})"
